@@ -1,0 +1,558 @@
+//! [`Condition`]: a condition variable for [`Lock`] guards, shared by threads
+//! and tasks.
+
+use std::fmt;
+use std::ops::DerefMut;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Poll, ready};
+
+use event_listener::{EventListener, IntoNotification, Listener};
+
+use crate::core::{Op, Strategy, Waiting, Wake, waiting_future};
+use crate::lock::{Lock, LockGuard, LockGuardArc};
+
+/// A condition variable (Python's `threading.Condition`, std's `Condvar`)
+/// that threads and tasks wait on together, over the same [`Lock`].
+///
+/// Unlike Python's, the condition does not own its lock: like std's
+/// `Condvar`, it takes the guard of any [`Lock`] (borrowed [`LockGuard`] or
+/// owned [`LockGuardArc`]), releases the lock while waiting, and gives back a
+/// re-acquired guard. Use one lock with a given condition.
+///
+/// A waiter starts listening *before* it releases the lock, so a `notify`
+/// made by anyone who takes the lock after it is never lost. (As with std,
+/// `notify` may be called without holding the lock; a notify that does not
+/// hold it can run before a concurrent waiter has started to wait, and then
+/// it does not wake that waiter.) Waiters are woken in FIFO order. There are
+/// no spurious wake-ups, but another thread may change the data between the
+/// wake-up and the re-acquire, so check your condition in a loop, or use
+/// [`wait_while`](Self::wait_while).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use amphi::{Condition, Lock};
+///
+/// # #[tokio::main] async fn main() {
+/// let state = Arc::new((Lock::new(Vec::<u32>::new()), Condition::new()));
+///
+/// // A blocking producer thread...
+/// let s = Arc::clone(&state);
+/// let producer = std::thread::spawn(move || {
+///     let (lock, cond) = &*s;
+///     lock.lock_blocking().push(7);
+///     cond.notify(1);
+/// });
+///
+/// // ...and an async consumer, on the same lock and condition.
+/// let (lock, cond) = &*state;
+/// let guard = cond.wait_while(lock.lock().await, |items| items.is_empty()).await;
+/// assert_eq!(*guard, vec![7]);
+/// # drop(guard);
+/// producer.join().unwrap();
+/// # }
+/// ```
+pub struct Condition {
+    event: event_listener::Event,
+    /// The "someone waits" count.
+    waiters: AtomicUsize,
+}
+
+impl Condition {
+    /// A new condition. `const`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static READY: amphi::Condition = amphi::Condition::new();
+    /// assert_eq!(READY.notify_all(), 0);
+    /// ```
+    pub const fn new() -> Self {
+        Condition {
+            event: event_listener::Event::new(),
+            waiters: AtomicUsize::new(0),
+        }
+    }
+
+    /// Releases the guard's lock, waits for a notification, re-acquires the
+    /// lock and returns the new guard. `.await` it, or block with
+    /// [`wait_blocking`](Self::wait_blocking) or the future's
+    /// [`wait`](ConditionWait::wait)/[`wait_timeout`](ConditionWait::wait_timeout).
+    ///
+    /// Timed waits give `(guard, timed_out)`: the lock is always re-acquired
+    /// (without a time limit, as Python does) and the guard handed back.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe. Dropping the future gives up the guard (the lock stays
+    /// released). A notification that had already reached the dropped waiter
+    /// passes on to the next waiter, so `notify(1)` is never swallowed by a
+    /// cancelled task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main] async fn main() {
+    /// let lock = amphi::Lock::new(0);
+    /// let cond = amphi::Condition::new();
+    /// let guard = lock.lock().await;
+    /// let (guard, timed_out) = cond.wait(guard).timeout(Duration::from_millis(5)).await;
+    /// assert!(timed_out);
+    /// assert_eq!(*guard, 0); // the lock is held again
+    /// # }
+    /// ```
+    pub fn wait<G: Relock>(&self, guard: G) -> ConditionWait<'_, G> {
+        ConditionWait {
+            cond: self,
+            phase: Phase::Start(guard),
+            listener: None,
+        }
+    }
+
+    /// Blocking [`wait`](Self::wait).
+    ///
+    /// # Blocking
+    ///
+    /// Parks the thread until notified, then until the lock is free again.
+    /// On a tokio multi-thread worker it moves the worker's other tasks away
+    /// first; inside a current-thread runtime's task it panics.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not a future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let pair = Arc::new((amphi::Lock::new(false), amphi::Condition::new()));
+    /// let p = Arc::clone(&pair);
+    /// std::thread::spawn(move || {
+    ///     *p.0.lock_blocking() = true;
+    ///     p.1.notify_all();
+    /// });
+    /// let mut ready = pair.0.lock_blocking();
+    /// while !*ready {
+    ///     ready = pair.1.wait_blocking(ready);
+    /// }
+    /// ```
+    #[doc(alias = "blocking_wait")]
+    pub fn wait_blocking<G: Relock>(&self, guard: G) -> G {
+        self.wait(guard).wait()
+    }
+
+    /// Waits while `condition` holds for the protected value (Python
+    /// `wait_for(predicate)` with the predicate negated; std's `wait_while`).
+    /// Returns at once, without releasing the lock, if it does not hold.
+    ///
+    /// Timed waits give `(guard, timed_out)`, where `timed_out` means the
+    /// condition still held when the time ran out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lock = amphi::Lock::new(3);
+    /// let cond = amphi::Condition::new();
+    /// let (guard, timed_out) = cond
+    ///     .wait_while(lock.lock_blocking(), |n| *n > 0)
+    ///     .wait_timeout(Duration::from_millis(5));
+    /// assert!(timed_out);
+    /// assert_eq!(*guard, 3);
+    /// ```
+    pub fn wait_while<G, F>(&self, guard: G, condition: F) -> ConditionWaitWhile<'_, G, F>
+    where
+        G: Relock + DerefMut,
+        F: FnMut(&mut G::Target) -> bool,
+    {
+        ConditionWaitWhile {
+            cond: self,
+            guard: Some(guard),
+            inner: None,
+            condition,
+        }
+    }
+
+    /// Wakes up to `n` waiting threads or tasks, in FIFO order, and returns
+    /// how many it woke. Waiters already woken by an earlier notify are not
+    /// counted again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cond = amphi::Condition::new();
+    /// assert_eq!(cond.notify(1), 0); // nobody waits
+    /// ```
+    pub fn notify(&self, n: usize) -> usize {
+        if n == 0 || self.waiters.load(Ordering::SeqCst) == 0 {
+            return 0;
+        }
+        self.event.notify(n.additional())
+    }
+
+    /// Wakes every waiter; returns how many it woke.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cond = amphi::Condition::new();
+    /// assert_eq!(cond.notify_all(), 0);
+    /// ```
+    pub fn notify_all(&self) -> usize {
+        self.notify(usize::MAX)
+    }
+}
+
+impl Default for Condition {
+    fn default() -> Self {
+        Condition::new()
+    }
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition")
+            .field("waiters", &self.waiters.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// A lock guard that a [`Condition`] can release and re-acquire: the guards
+/// of [`Lock`] ([`LockGuard`], [`LockGuardArc`]). Sealed.
+///
+/// # Examples
+///
+/// ```
+/// fn takes_any_guard<G: amphi::Relock>(cond: &amphi::Condition, g: G) -> G {
+///     cond.notify_all();
+///     g
+/// }
+/// let lock = amphi::Lock::new(());
+/// let _g = takes_any_guard(&amphi::Condition::new(), lock.lock_blocking());
+/// ```
+pub trait Relock: sealed::Sealed + Unpin {}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// How a guard is released and re-acquired by a condition wait.
+    pub trait Sealed: Sized {
+        /// What is kept of the guard while its lock is released.
+        type Parked: Unpin;
+        /// Releases the lock.
+        fn park(self) -> Self::Parked;
+        /// Re-acquires it.
+        fn poll_relock(
+            parked: &Self::Parked,
+            waiting: &mut Waiting,
+            s: &mut Strategy<'_, '_>,
+        ) -> Poll<Self>;
+        /// Gives up re-acquiring.
+        fn cancel_relock(parked: &Self::Parked, waiting: &mut Waiting);
+    }
+}
+
+impl<'a, T: ?Sized> sealed::Sealed for LockGuard<'a, T> {
+    type Parked = &'a Lock<T>;
+
+    fn park(self) -> &'a Lock<T> {
+        let lock = self.lock;
+        drop(self);
+        lock
+    }
+
+    fn poll_relock(lock: &&'a Lock<T>, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
+        w.poll(*lock, s).map(|()| LockGuard::new(lock))
+    }
+
+    fn cancel_relock(lock: &&'a Lock<T>, w: &mut Waiting) {
+        w.cancel(*lock);
+    }
+}
+impl<T: ?Sized> Relock for LockGuard<'_, T> {}
+
+impl<T: ?Sized> sealed::Sealed for LockGuardArc<T> {
+    type Parked = Arc<Lock<T>>;
+
+    fn park(self) -> Arc<Lock<T>> {
+        Arc::clone(&self.lock)
+    }
+
+    fn poll_relock(lock: &Arc<Lock<T>>, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
+        w.poll(&**lock, s)
+            .map(|()| LockGuardArc::new(Arc::clone(lock)))
+    }
+
+    fn cancel_relock(lock: &Arc<Lock<T>>, w: &mut Waiting) {
+        w.cancel(&**lock);
+    }
+}
+impl<T: ?Sized> Relock for LockGuardArc<T> {}
+
+enum Phase<G: Relock> {
+    /// Not started: the guard is still held.
+    Start(G),
+    /// Listening, lock released.
+    Waiting(G::Parked),
+    /// Notified (or timed out): re-acquiring the lock.
+    Relock {
+        parked: G::Parked,
+        waiting: Waiting,
+        /// Woken by a notify (passed on if we are dropped now).
+        notified: bool,
+        timed_out: bool,
+    },
+    Done,
+}
+
+/// The future of [`Condition::wait`]: gives back the re-acquired guard.
+///
+/// `Send` when the guard is; `Unpin`. Timed waits give `(guard, timed_out)`.
+///
+/// # Cancel safety
+///
+/// Cancel safe (see [`Condition::wait`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let lock = amphi::Lock::new(());
+/// let cond = amphi::Condition::new();
+/// let (_guard, timed_out) = cond.wait(lock.lock_blocking()).wait_timeout(Duration::from_millis(1));
+/// assert!(timed_out);
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ConditionWait<'c, G: Relock> {
+    cond: &'c Condition,
+    phase: Phase<G>,
+    listener: Option<EventListener>,
+}
+
+impl<G: Relock> ConditionWait<'_, G> {
+    fn uncount(&self) {
+        self.cond.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn poll_relock(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, bool)> {
+        let Phase::Relock {
+            parked,
+            waiting,
+            timed_out,
+            ..
+        } = &mut self.phase
+        else {
+            unreachable!("poll_relock outside the relock phase")
+        };
+        let guard = ready!(G::poll_relock(parked, waiting, s));
+        let timed_out = *timed_out;
+        self.phase = Phase::Done;
+        Poll::Ready((guard, timed_out))
+    }
+
+    fn start_relock(&mut self, notified: bool) {
+        let parked = match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Waiting(parked) => parked,
+            _ => unreachable!("start_relock outside the waiting phase"),
+        };
+        self.uncount();
+        self.phase = Phase::Relock {
+            parked,
+            waiting: Waiting::new(),
+            notified,
+            timed_out: !notified,
+        };
+    }
+}
+
+impl<G: Relock> Op for ConditionWait<'_, G> {
+    type Output = G;
+    type Timed = (G, bool);
+
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<G> {
+        if let Phase::Start(_) | Phase::Waiting(_) = self.phase {
+            let cond = self.cond;
+            let phase = &mut self.phase;
+            // Runs once the listener is in place: only then is the lock let go.
+            let arm = || {
+                if let Phase::Start(_) = phase {
+                    cond.waiters.fetch_add(1, Ordering::SeqCst);
+                    let Phase::Start(guard) = std::mem::replace(phase, Phase::Done) else {
+                        unreachable!()
+                    };
+                    *phase = Phase::Waiting(guard.park());
+                }
+                None::<()>
+            };
+            match ready!(s.wait_on(&cond.event, &mut self.listener, arm)) {
+                Wake::Woken => self.start_relock(true),
+                Wake::Done(()) => unreachable!("arm never finishes the wait"),
+            }
+        }
+        self.poll_relock(s).map(|(guard, _)| guard)
+    }
+
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, bool)> {
+        match &self.phase {
+            Phase::Start(_) => {
+                // The time ran out before we let go of the lock.
+                let Phase::Start(guard) = std::mem::replace(&mut self.phase, Phase::Done) else {
+                    unreachable!()
+                };
+                return Poll::Ready((guard, true));
+            }
+            Phase::Waiting(_) => {
+                // A notification that raced the deadline is ours: report it.
+                let notified = self.listener.take().is_some_and(|l| l.discard());
+                self.start_relock(notified);
+            }
+            Phase::Relock { .. } => {}
+            Phase::Done => unreachable!("ConditionWait polled after completion"),
+        }
+        self.poll_relock(s)
+    }
+
+    fn in_time(guard: G) -> (G, bool) {
+        (guard, false)
+    }
+}
+
+impl<G: Relock> Drop for ConditionWait<'_, G> {
+    fn drop(&mut self) {
+        match &mut self.phase {
+            Phase::Waiting(_) => {
+                // Dropping a notified listener passes its notification on.
+                self.listener = None;
+                self.uncount();
+            }
+            Phase::Relock {
+                parked,
+                waiting,
+                notified,
+                ..
+            } => {
+                G::cancel_relock(parked, waiting);
+                if *notified {
+                    // We were woken but will never return: wake someone else.
+                    self.cond.notify(1);
+                }
+            }
+            Phase::Start(_) | Phase::Done => {}
+        }
+    }
+}
+
+impl<G: Relock> fmt::Debug for ConditionWait<'_, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionWait").finish_non_exhaustive()
+    }
+}
+
+waiting_future! {
+    impl['c, G: Relock] ConditionWait<'c, G> => G, timed (G, bool);
+    example: "```
+use std::time::Duration;
+let lock = amphi::Lock::new(());
+let cond = amphi::Condition::new();
+let (guard, timed_out) = cond.wait(lock.lock_blocking()).wait_timeout(Duration::from_millis(1));
+assert!(timed_out);
+drop(guard);
+```"
+}
+
+/// The future of [`Condition::wait_while`]. Timed waits give
+/// `(guard, timed_out)`.
+///
+/// `Send` when the guard and the closure are; `Unpin` when the closure is.
+///
+/// # Cancel safety
+///
+/// Cancel safe (see [`Condition::wait`]).
+///
+/// # Examples
+///
+/// ```
+/// let lock = amphi::Lock::new(0);
+/// let cond = amphi::Condition::new();
+/// // Returns at once: the condition does not hold.
+/// let guard = cond.wait_while(lock.lock_blocking(), |n| *n > 0).wait();
+/// assert_eq!(*guard, 0);
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ConditionWaitWhile<'c, G: Relock, F> {
+    cond: &'c Condition,
+    guard: Option<G>,
+    inner: Option<ConditionWait<'c, G>>,
+    condition: F,
+}
+
+impl<G, F> Op for ConditionWaitWhile<'_, G, F>
+where
+    G: Relock + DerefMut,
+    F: FnMut(&mut G::Target) -> bool,
+{
+    type Output = G;
+    type Timed = (G, bool);
+
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<G> {
+        loop {
+            if let Some(inner) = &mut self.inner {
+                let guard = ready!(inner.poll_op(s));
+                self.inner = None;
+                self.guard = Some(guard);
+            }
+            let mut guard = self
+                .guard
+                .take()
+                .expect("ConditionWaitWhile polled after completion");
+            if !(self.condition)(&mut guard) {
+                return Poll::Ready(guard);
+            }
+            self.inner = Some(self.cond.wait(guard));
+        }
+    }
+
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, bool)> {
+        if let Some(inner) = &mut self.inner {
+            let (guard, _) = ready!(inner.poll_expired(s));
+            self.inner = None;
+            self.guard = Some(guard);
+        }
+        let mut guard = self
+            .guard
+            .take()
+            .expect("ConditionWaitWhile polled after completion");
+        let still = (self.condition)(&mut guard);
+        Poll::Ready((guard, still))
+    }
+
+    fn in_time(guard: G) -> (G, bool) {
+        (guard, false)
+    }
+}
+
+impl<G: Relock, F> fmt::Debug for ConditionWaitWhile<'_, G, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionWaitWhile").finish_non_exhaustive()
+    }
+}
+
+waiting_future! {
+    impl['c, G: Relock + DerefMut, F: FnMut(&mut G::Target) -> bool + Unpin] ConditionWaitWhile<'c, G, F> => G, timed (G, bool);
+    example: "```
+use std::time::Duration;
+let lock = amphi::Lock::new(1);
+let cond = amphi::Condition::new();
+let (guard, timed_out) = cond
+    .wait_while(lock.lock_blocking(), |n| *n != 0)
+    .wait_timeout(Duration::from_millis(1));
+assert!(timed_out && *guard == 1);
+```"
+}

@@ -1,0 +1,459 @@
+//! The private waiting core.
+//!
+//! Every operation that may wait is written once, as a state machine with a
+//! `poll_op(&mut self, &mut Strategy)` method (the [`Op`] trait). The same
+//! method is driven three ways:
+//!
+//! * [`Strategy::Async`]: from `Future::poll`; the listener lives in the future
+//!   (one heap allocation per async wait, made by `event-listener`);
+//! * [`Strategy::Blocking`]: parks the thread on a stack listener, optionally
+//!   until a deadline (no allocation);
+//! * [`Strategy::NoWait`]: a single attempt that never listens, used for the
+//!   fast path of the blocking drivers.
+//!
+//! The primitives keep their own "someone waits" count next to their state, so
+//! a release skips `Event::notify` (which takes a lock inside `event-listener`)
+//! when nobody waits.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use event_listener::{Event, EventListener};
+
+/// How a waiting operation is driven.
+///
+/// Nominally `pub` (in a private module) because sealed public traits name
+/// it; not reachable from outside the crate.
+#[allow(unreachable_pub, missing_debug_implementations)]
+pub enum Strategy<'a, 'b> {
+    /// Try once; never register a listener.
+    NoWait,
+    /// Poll from a task.
+    Async(&'a mut Context<'b>),
+    /// Park the thread, until the deadline if there is one.
+    Blocking(Option<Instant>),
+}
+
+/// What one wait on an event produced.
+#[derive(Debug)]
+#[allow(unreachable_pub)]
+pub enum Wake<T> {
+    /// The listener was notified: try again.
+    Woken,
+    /// `arm` finished the operation while the listener was being set up.
+    Done(T),
+}
+
+impl Strategy<'_, '_> {
+    /// Waits once for a notification of `event`.
+    ///
+    /// `arm` runs right after a new listener is in place, so that a state
+    /// change it misses is guaranteed to notify that listener: it announces
+    /// the waiter and re-checks the condition (returning `Some` finishes
+    /// without waiting). `Pending` means: async, not yet notified (the listener
+    /// stays in `slot`); blocking, the deadline passed; or `NoWait`.
+    pub fn wait_on<T>(
+        &mut self,
+        event: &Event,
+        slot: &mut Option<EventListener>,
+        arm: impl FnOnce() -> Option<T>,
+    ) -> Poll<Wake<T>> {
+        match self {
+            Strategy::NoWait => Poll::Pending,
+            Strategy::Async(cx) => {
+                let listener = match slot {
+                    Some(listener) => listener,
+                    None => {
+                        let listener = slot.insert(event.listen());
+                        if let Some(done) = arm() {
+                            *slot = None;
+                            return Poll::Ready(Wake::Done(done));
+                        }
+                        listener
+                    }
+                };
+                match Pin::new(listener).poll(cx) {
+                    Poll::Ready(()) => {
+                        *slot = None;
+                        Poll::Ready(Wake::Woken)
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            Strategy::Blocking(deadline) => {
+                // A heap listener left over from earlier polls is not needed:
+                // dropping it passes any notification it got to another waiter.
+                *slot = None;
+                crate::raw::park(event, *deadline, arm)
+            }
+        }
+    }
+}
+
+/// A waiting operation, written once and driven by any [`Strategy`].
+///
+/// Nominally `pub` (in a private module): the public futures implement it and
+/// [`Timeout`] names it, but it cannot be named or implemented outside.
+#[allow(unreachable_pub)]
+pub trait Op {
+    /// What the operation produces when it completes.
+    type Output;
+    /// What a timed wait produces (e.g. `Option<Output>`).
+    type Timed;
+    /// Advances the operation.
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output>;
+    /// The deadline passed: give up, or finish what must be finished (a
+    /// condition wait re-acquires its lock). Must not wait with a deadline.
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Timed>;
+    /// Wraps an output that came in time.
+    fn in_time(out: Self::Output) -> Self::Timed;
+}
+
+/// Blocks until `op` completes or `deadline` passes (`Pending`).
+pub(crate) fn block<O: Op>(op: &mut O, deadline: Option<Instant>) -> Poll<O::Output> {
+    if let Poll::Ready(out) = op.poll_op(&mut Strategy::NoWait) {
+        return Poll::Ready(out);
+    }
+    if deadline.is_some_and(|d| d <= Instant::now()) {
+        return Poll::Pending;
+    }
+    blocking_section(|| op.poll_op(&mut Strategy::Blocking(deadline)))
+}
+
+/// Blocks until `op` completes; the timed flavour.
+pub(crate) fn block_timed<O: Op>(op: &mut O, deadline: Option<Instant>) -> O::Timed {
+    match block(op, deadline) {
+        Poll::Ready(out) => O::in_time(out),
+        Poll::Pending => match op.poll_expired(&mut Strategy::NoWait) {
+            Poll::Ready(timed) => timed,
+            Poll::Pending => {
+                match blocking_section(|| op.poll_expired(&mut Strategy::Blocking(None))) {
+                    Poll::Ready(timed) => timed,
+                    Poll::Pending => unreachable!("an untimed blocking wait always completes"),
+                }
+            }
+        },
+    }
+}
+
+/// Blocks until `op` completes, with no deadline.
+pub(crate) fn block_forever<O: Op>(op: &mut O) -> O::Output {
+    match block(op, None) {
+        Poll::Ready(out) => out,
+        Poll::Pending => unreachable!("an untimed blocking wait always completes"),
+    }
+}
+
+/// `now + timeout`, or `None` (wait forever) when that overflows.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Runs a blocking wait so that it never silently stalls a tokio runtime.
+///
+/// On a multi-thread runtime's worker, `block_in_place` first hands the
+/// worker's other tasks to another thread. On a `spawn_blocking` thread or a
+/// thread outside any runtime it costs nothing. Inside a task of a
+/// current-thread runtime it panics with tokio's message, since blocking there
+/// would stop every other task of that runtime (possibly the one that would
+/// release us). Only slow paths get here.
+pub(crate) fn blocking_section<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(feature = "tokio")]
+    {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return tokio::task::block_in_place(f);
+        }
+    }
+    f()
+}
+
+/// The part of a primitive that an acquire-like wait needs.
+pub(crate) trait Acquire {
+    /// The event whose notification means "try again".
+    fn event(&self) -> &Event;
+    /// Tries to take the resource. When `counted`, this waiter is in the
+    /// "someone waits" count and a success also removes it from the count.
+    fn try_acquire(&self, counted: bool) -> bool;
+    /// Adds one waiter to the "someone waits" count.
+    fn count_waiter(&self);
+    /// Removes one waiter that gives up (timeout or cancellation).
+    fn uncount_waiter(&self);
+}
+
+/// The state of one acquire-like wait: whether it is counted as a waiter, and
+/// its async listener.
+#[derive(Debug, Default)]
+#[allow(unreachable_pub)]
+pub struct Waiting {
+    counted: bool,
+    listener: Option<EventListener>,
+}
+
+impl Waiting {
+    /// A fresh wait.
+    pub(crate) const fn new() -> Self {
+        Waiting {
+            counted: false,
+            listener: None,
+        }
+    }
+
+    /// The acquire loop, shared by Lock, Semaphore and the condition relock.
+    pub(crate) fn poll<A: Acquire + ?Sized>(
+        &mut self,
+        a: &A,
+        s: &mut Strategy<'_, '_>,
+    ) -> Poll<()> {
+        loop {
+            if a.try_acquire(self.counted) {
+                self.counted = false;
+                // A notification we did not use goes on to the next waiter.
+                self.listener = None;
+                return Poll::Ready(());
+            }
+            let counted = &mut self.counted;
+            let arm = || {
+                if !*counted {
+                    a.count_waiter();
+                    *counted = true;
+                }
+                if a.try_acquire(true) {
+                    *counted = false;
+                    Some(())
+                } else {
+                    None
+                }
+            };
+            match s.wait_on(a.event(), &mut self.listener, arm) {
+                Poll::Ready(Wake::Done(())) => return Poll::Ready(()),
+                Poll::Ready(Wake::Woken) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Gives up: a notification already delivered to our listener passes on
+    /// (`event-listener` does that when a notified listener is dropped), and
+    /// we leave the waiter count.
+    pub(crate) fn cancel<A: Acquire + ?Sized>(&mut self, a: &A) {
+        self.listener = None;
+        if self.counted {
+            self.counted = false;
+            a.uncount_waiter();
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+pin_project_lite::pin_project! {
+    /// A waiting future with an async time limit, made by the `timeout` and
+    /// `timeout_at` methods of amphi's futures.
+    ///
+    /// Its output is the future's timed output: `Option<_>` for acquires
+    /// (`None` when the time ran out), `bool` for [`Event`](crate::Event)
+    /// waits, and `(guard, timed_out)` for [`Condition`](crate::Condition)
+    /// waits, which always give the guard back.
+    ///
+    /// It needs a tokio runtime with the time driver enabled when it is first
+    /// polled (`Runtime::new()`, `#[tokio::main]`, `#[tokio::test]`, or a
+    /// builder with `enable_time()`); polling it elsewhere panics, as
+    /// `tokio::time::sleep` does. Current-thread and multi-thread runtimes
+    /// both work.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it is the same as dropping the inner future: nothing is lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main] async fn main() {
+    /// let lock = amphi::Lock::new(0);
+    /// let held = lock.lock().await;
+    /// // The lock is held, so this gives up after 10 ms.
+    /// assert!(lock.lock().timeout(Duration::from_millis(10)).await.is_none());
+    /// drop(held);
+    /// assert!(lock.lock().timeout(Duration::from_millis(10)).await.is_some());
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Timeout<F> {
+        fut: F,
+        deadline: Instant,
+        #[pin]
+        sleep: Option<tokio::time::Sleep>,
+        expired: bool,
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<F> std::fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timeout")
+            .field("deadline", &self.deadline)
+            .field("expired", &self.expired)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<F> Timeout<F> {
+    pub(crate) fn new(fut: F, deadline: Option<Instant>) -> Self {
+        // A deadline beyond what `Instant` holds is as good as never.
+        let deadline = deadline.unwrap_or_else(far_future);
+        Timeout {
+            fut,
+            deadline,
+            sleep: None,
+            expired: false,
+        }
+    }
+}
+
+/// About thirty years from now: tokio saturates longer sleeps anyway.
+#[cfg(feature = "tokio")]
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365 * 30)
+}
+
+#[cfg(feature = "tokio")]
+impl<F: Op> Future for Timeout<F> {
+    type Output = F::Timed;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Timed> {
+        let mut this = self.project();
+        if !*this.expired {
+            if let Poll::Ready(out) = this.fut.poll_op(&mut Strategy::Async(cx)) {
+                return Poll::Ready(F::in_time(out));
+            }
+            if this.sleep.is_none() {
+                let deadline = tokio::time::Instant::from_std(*this.deadline);
+                this.sleep.set(Some(tokio::time::sleep_until(deadline)));
+            }
+            if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
+                if sleep.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            *this.expired = true;
+        }
+        this.fut.poll_expired(&mut Strategy::Async(cx))
+    }
+}
+
+/// Gives a named future of amphi its `Future` impl and its blocking and timed
+/// methods, all driving the one `Op` state machine.
+macro_rules! waiting_future {
+    (
+        impl[$($gen:tt)*] $ty:ty => $out:ty, timed $timed:ty;
+        example: $example:literal
+    ) => {
+        impl<$($gen)*> ::std::future::Future for $ty {
+            type Output = $out;
+            fn poll(
+                mut self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<$out> {
+                $crate::core::Op::poll_op(&mut *self, &mut $crate::core::Strategy::Async(cx))
+            }
+        }
+
+        impl<$($gen)*> $ty {
+            /// Blocks the current thread until the operation completes.
+            ///
+            /// # Blocking
+            ///
+            /// Parks the thread (no allocation, no runtime needed). On a
+            /// tokio multi-thread worker it first moves the worker's other
+            /// tasks away (`block_in_place`); inside a current-thread
+            /// runtime's task it panics rather than stall the runtime, when
+            /// it would have to wait at all.
+            ///
+            /// # Cancel safety
+            ///
+            /// Not a future; it returns only when done.
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            pub fn wait(mut self) -> $out {
+                $crate::core::block_forever(&mut self)
+            }
+
+            /// Blocks for at most `timeout`. A zero timeout only tries; a
+            /// huge one saturates to "wait forever".
+            ///
+            /// # Blocking
+            ///
+            /// As [`wait`](Self::wait), for at most `timeout`.
+            ///
+            /// # Cancel safety
+            ///
+            /// Not a future. When the time runs out nothing is lost: a
+            /// notification that arrived at the last moment passes on to
+            /// another waiter.
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            pub fn wait_timeout(self, timeout: ::std::time::Duration) -> $timed {
+                self.wait_deadline_opt($crate::core::deadline_after(timeout))
+            }
+
+            /// Blocks until `deadline` at the latest.
+            ///
+            /// # Blocking
+            ///
+            /// As [`wait`](Self::wait), until `deadline`.
+            ///
+            /// # Cancel safety
+            ///
+            /// As [`wait_timeout`](Self::wait_timeout).
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            pub fn wait_deadline(self, deadline: ::std::time::Instant) -> $timed {
+                self.wait_deadline_opt(Some(deadline))
+            }
+
+            fn wait_deadline_opt(mut self, deadline: Option<::std::time::Instant>) -> $timed {
+                $crate::core::block_timed(&mut self, deadline)
+            }
+
+            /// Awaits with a time limit (needs a tokio runtime with time
+            /// enabled, see [`Timeout`](crate::futures::Timeout)).
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: dropping the returned future loses nothing.
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            #[cfg(feature = "tokio")]
+            pub fn timeout(self, timeout: ::std::time::Duration) -> $crate::core::Timeout<Self> {
+                $crate::core::Timeout::new(self, $crate::core::deadline_after(timeout))
+            }
+
+            /// Awaits until `deadline` at the latest (needs a tokio runtime
+            /// with time enabled, see [`Timeout`](crate::futures::Timeout)).
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: dropping the returned future loses nothing.
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            #[cfg(feature = "tokio")]
+            pub fn timeout_at(self, deadline: ::std::time::Instant) -> $crate::core::Timeout<Self> {
+                $crate::core::Timeout::new(self, Some(deadline))
+            }
+        }
+    };
+}
+pub(crate) use waiting_future;

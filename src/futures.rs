@@ -1,0 +1,21 @@
+//! Every named future of amphi, in one place.
+//!
+//! Each one is `#[must_use]`, cancel safe, and has the same driving methods:
+//! `.await`, `wait()`, `wait_timeout(d)`, `wait_deadline(t)`, and (with the
+//! default `tokio` feature) `timeout(d)` and `timeout_at(t)`.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! let event = amphi::Event::new();
+//! let fut: amphi::futures::EventWait<'_> = event.wait();
+//! assert!(!fut.wait_timeout(Duration::from_millis(1)));
+//! ```
+
+pub use crate::condition::{ConditionWait, ConditionWaitWhile};
+#[cfg(feature = "tokio")]
+pub use crate::core::Timeout;
+pub use crate::event::EventWait;
+pub use crate::lock::{LockArcFuture, LockFuture};
+pub use crate::semaphore::{AcquireArcFuture, AcquireFuture};
