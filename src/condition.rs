@@ -4,12 +4,11 @@
 use std::fmt;
 use std::ops::DerefMut;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Poll, ready};
 
 use event_listener::{EventListener, IntoNotification, Listener};
 
-use crate::core::{Op, Strategy, Waiting, Wake, waiting_future};
+use crate::core::{AtomicUsize, Op, Ordering, Strategy, Waiting, Wake, const_fn, waiting_future};
 use crate::lock::{Lock, LockGuard, LockGuardArc};
 
 /// A condition variable (Python's `threading.Condition`, std's `Condvar`)
@@ -61,18 +60,20 @@ pub struct Condition {
 }
 
 impl Condition {
-    /// A new condition. `const`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static READY: amphi::Condition = amphi::Condition::new();
-    /// assert_eq!(READY.notify_all(), 0);
-    /// ```
-    pub const fn new() -> Self {
-        Condition {
-            event: event_listener::Event::new(),
-            waiters: AtomicUsize::new(0),
+    const_fn! {
+        /// A new condition. `const`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static READY: amphi::Condition = amphi::Condition::new();
+        /// assert_eq!(READY.notify_all(), 0);
+        /// ```
+        pub fn new() -> Self {
+            Condition {
+                event: event_listener::Event::new(),
+                waiters: AtomicUsize::new(0),
+            }
         }
     }
 

@@ -22,6 +22,26 @@ use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener};
 
+// The atomics of every primitive: loom's under `--cfg loom` (the models in
+// `loom/`), std's otherwise.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicUsize;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicUsize;
+pub(crate) use std::sync::atomic::Ordering;
+
+/// A `const fn`, except under loom, whose atomics cannot be built in const
+/// context.
+macro_rules! const_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $vis const fn $name $($rest)*
+        #[cfg(loom)]
+        $(#[$m])* $vis fn $name $($rest)*
+    };
+}
+pub(crate) use const_fn;
+
 /// How a waiting operation is driven.
 ///
 /// Nominally `pub` (in a private module) because sealed public traits name

@@ -1,12 +1,11 @@
 //! [`Event`]: a flag that threads and tasks wait for.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 
 use event_listener::EventListener;
 
-use crate::core::{Op, Strategy, Wake, waiting_future};
+use crate::core::{AtomicUsize, Op, Ordering, Strategy, Wake, const_fn, waiting_future};
 
 /// Set while the flag is set.
 const SET: usize = 1;
@@ -43,18 +42,20 @@ pub struct Event {
 }
 
 impl Event {
-    /// A new event, not set. `const`: usable in statics.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static SHUTDOWN: amphi::Event = amphi::Event::new();
-    /// assert!(!SHUTDOWN.is_set());
-    /// ```
-    pub const fn new() -> Self {
-        Event {
-            state: AtomicUsize::new(0),
-            event: event_listener::Event::new(),
+    const_fn! {
+        /// A new event, not set. `const`: usable in statics.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static SHUTDOWN: amphi::Event = amphi::Event::new();
+        /// assert!(!SHUTDOWN.is_set());
+        /// ```
+        pub fn new() -> Self {
+            Event {
+                state: AtomicUsize::new(0),
+                event: event_listener::Event::new(),
+            }
         }
     }
 

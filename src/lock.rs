@@ -3,12 +3,13 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 
 use event_listener::Event;
 
-use crate::core::{Acquire, Op, Strategy, Waiting, waiting_future};
+use crate::core::{
+    Acquire, AtomicUsize, Op, Ordering, Strategy, Waiting, const_fn, waiting_future,
+};
 use crate::raw::DataCell;
 
 /// Set while the lock is held.
@@ -58,20 +59,22 @@ pub struct Lock<T: ?Sized = ()> {
 }
 
 impl<T> Lock<T> {
-    /// Creates an unlocked lock holding `value`. `const`: usable in statics.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static COUNTER: amphi::Lock<u32> = amphi::Lock::new(0);
-    /// *COUNTER.lock_blocking() += 1;
-    /// assert_eq!(*COUNTER.lock_blocking(), 1);
-    /// ```
-    pub const fn new(value: T) -> Self {
-        Lock {
-            state: AtomicUsize::new(0),
-            event: Event::new(),
-            data: DataCell::new(value),
+    const_fn! {
+        /// Creates an unlocked lock holding `value`. `const`: usable in statics.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static COUNTER: amphi::Lock<u32> = amphi::Lock::new(0);
+        /// *COUNTER.lock_blocking() += 1;
+        /// assert_eq!(*COUNTER.lock_blocking(), 1);
+        /// ```
+        pub fn new(value: T) -> Self {
+            Lock {
+                state: AtomicUsize::new(0),
+                event: Event::new(),
+                data: DataCell::new(value),
+            }
         }
     }
 

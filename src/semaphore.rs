@@ -3,12 +3,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 
 use event_listener::Event;
 
-use crate::core::{Acquire, Op, Strategy, Waiting, waiting_future};
+use crate::core::{
+    Acquire, AtomicUsize, Op, Ordering, Strategy, Waiting, const_fn, waiting_future,
+};
 
 /// A counter of permits (Python's `threading.Semaphore`), shared by threads
 /// and tasks.
@@ -37,42 +38,55 @@ use crate::core::{Acquire, Op, Strategy, Waiting, waiting_future};
 /// # }
 /// ```
 pub struct Semaphore {
-    permits: AtomicUsize,
-    /// The "someone waits" count.
-    waiters: AtomicUsize,
+    /// Free permits times `PERMIT`, plus the "someone waits" count in the
+    /// low bits. One word, so that a release learns whether anyone waits
+    /// from the same read-modify-write that adds the permit, and a waiter
+    /// that announces itself sees every earlier release: no lost wake-up,
+    /// without relying on `SeqCst` fences (the loom model checks it).
+    state: AtomicUsize,
     event: Event,
     /// The most permits `release` may leave: `MAX_PERMITS`, or a
     /// [`BoundedSemaphore`]'s initial value.
     bound: usize,
 }
 
-impl Semaphore {
-    /// The most permits a semaphore can hold; [`release`](Self::release)
-    /// beyond it panics.
-    pub const MAX_PERMITS: usize = usize::MAX >> 1;
+/// Bits of `Semaphore::state` that count waiters.
+const WAITER_BITS: u32 = usize::BITS / 2;
+/// One waiter.
+const WAITER: usize = 1;
+/// The waiter count.
+const WAITER_MASK: usize = (1 << WAITER_BITS) - 1;
+/// One permit.
+const PERMIT: usize = 1 << WAITER_BITS;
 
-    /// A semaphore with `permits` permits. `const`.
-    ///
-    /// # Panics
-    ///
-    /// If `permits` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static POOL: amphi::Semaphore = amphi::Semaphore::new(4);
-    /// assert_eq!(POOL.available(), 4);
-    /// ```
-    pub const fn new(permits: usize) -> Self {
-        assert!(
-            permits <= Self::MAX_PERMITS,
-            "amphi::Semaphore: more than MAX_PERMITS permits"
-        );
-        Semaphore {
-            permits: AtomicUsize::new(permits),
-            waiters: AtomicUsize::new(0),
-            event: Event::new(),
-            bound: Self::MAX_PERMITS,
+impl Semaphore {
+    /// The most permits a semaphore can hold (2^31 - 1 on 64-bit targets);
+    /// [`release`](Self::release) beyond it panics.
+    pub const MAX_PERMITS: usize = usize::MAX >> WAITER_BITS >> 1;
+
+    const_fn! {
+        /// A semaphore with `permits` permits. `const`.
+        ///
+        /// # Panics
+        ///
+        /// If `permits` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static POOL: amphi::Semaphore = amphi::Semaphore::new(4);
+        /// assert_eq!(POOL.available(), 4);
+        /// ```
+        pub fn new(permits: usize) -> Self {
+            assert!(
+                permits <= Self::MAX_PERMITS,
+                "amphi::Semaphore: more than MAX_PERMITS permits"
+            );
+            Semaphore {
+                state: AtomicUsize::new(permits * PERMIT),
+                event: Event::new(),
+                bound: Self::MAX_PERMITS,
+            }
         }
     }
 
@@ -143,7 +157,7 @@ impl Semaphore {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        Acquire::try_acquire(self, false).then_some(SemaphorePermit { sem: self })
+        Acquire::try_acquire(self, false).then(|| SemaphorePermit { sem: self })
     }
 
     /// [`acquire`](Self::acquire) through an `Arc`, with an owned permit for
@@ -241,8 +255,9 @@ impl Semaphore {
         if n == 0 {
             return Ok(());
         }
-        let mut p = self.permits.load(Ordering::Relaxed);
+        let mut s = self.state.load(Ordering::Relaxed);
         loop {
+            let p = s / PERMIT;
             if p.checked_add(n).is_none_or(|total| total > self.bound) {
                 return Err(OverRelease {
                     requested: n,
@@ -250,15 +265,19 @@ impl Semaphore {
                     bound: self.bound,
                 });
             }
-            match self
-                .permits
-                .compare_exchange_weak(p, p + n, Ordering::SeqCst, Ordering::Relaxed)
-            {
+            match self.state.compare_exchange_weak(
+                s,
+                s + n * PERMIT,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => break,
-                Err(now) => p = now,
+                Err(now) => s = now,
             }
         }
-        self.wake(n);
+        if s & WAITER_MASK != 0 {
+            self.notify(n);
+        }
         Ok(())
     }
 
@@ -272,29 +291,22 @@ impl Semaphore {
     /// assert_eq!(sem.available(), 4);
     /// ```
     pub fn available(&self) -> usize {
-        self.permits.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) / PERMIT
     }
 
-    /// Gives one permit back (permit drop): one atomic read-modify-write and
-    /// a load, plus a notify only when someone waits.
+    /// Gives one permit back (permit drop): one atomic read-modify-write,
+    /// plus a notify only when someone waits.
     #[inline]
     fn give_back(&self) {
         if self.bound == Self::MAX_PERMITS {
-            self.permits.fetch_add(1, Ordering::SeqCst);
-            self.wake(1);
+            let prev = self.state.fetch_add(PERMIT, Ordering::AcqRel);
+            if prev & WAITER_MASK != 0 {
+                self.notify(1);
+            }
         } else {
             // A bounded semaphore that is already full (after a manual
             // release) does not count this permit back.
             let _ = self.add(1);
-        }
-    }
-
-    #[inline]
-    fn wake(&self, n: usize) {
-        // SeqCst pairs with `count_waiter` + re-check: either the waiter sees
-        // the permits, or we see the waiter.
-        if self.waiters.load(Ordering::SeqCst) != 0 {
-            self.notify(n);
         }
     }
 
@@ -311,31 +323,37 @@ impl Acquire for Semaphore {
 
     #[inline]
     fn try_acquire(&self, counted: bool) -> bool {
-        let mut p = self.permits.load(Ordering::Relaxed);
+        let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if p == 0 {
+            if s < PERMIT {
                 return false;
             }
+            let new = s - PERMIT - if counted { WAITER } else { 0 };
             match self
-                .permits
-                .compare_exchange_weak(p, p - 1, Ordering::SeqCst, Ordering::Relaxed)
+                .state
+                .compare_exchange_weak(s, new, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) => break,
-                Err(now) => p = now,
+                Ok(_) => return true,
+                Err(now) => s = now,
             }
         }
-        if counted {
-            self.waiters.fetch_sub(1, Ordering::SeqCst);
-        }
-        true
     }
 
     fn count_waiter(&self) {
-        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let prev = self.state.fetch_add(WAITER, Ordering::AcqRel);
+        if prev & WAITER_MASK == WAITER_MASK {
+            // Only reachable with 65535 waiters on a 32-bit target.
+            self.state.fetch_sub(WAITER, Ordering::AcqRel);
+            panic!("amphi::Semaphore: too many waiters");
+        }
     }
 
     fn uncount_waiter(&self) {
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        let prev = self.state.fetch_sub(WAITER, Ordering::AcqRel);
+        // If permits are free and others wait, make sure one of them looks.
+        if prev >= PERMIT && prev & WAITER_MASK > 1 {
+            self.notify(1);
+        }
     }
 }
 
@@ -636,22 +654,24 @@ pub struct BoundedSemaphore {
 }
 
 impl BoundedSemaphore {
-    /// A bounded semaphore with `permits` permits, which is also its bound.
-    ///
-    /// # Panics
-    ///
-    /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let sem = amphi::BoundedSemaphore::new(3);
-    /// assert_eq!(sem.bound(), 3);
-    /// ```
-    pub const fn new(permits: usize) -> Self {
-        let mut sem = Semaphore::new(permits);
-        sem.bound = permits;
-        BoundedSemaphore { sem }
+    const_fn! {
+        /// A bounded semaphore with `permits` permits, which is also its bound.
+        ///
+        /// # Panics
+        ///
+        /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let sem = amphi::BoundedSemaphore::new(3);
+        /// assert_eq!(sem.bound(), 3);
+        /// ```
+        pub fn new(permits: usize) -> Self {
+            let mut sem = Semaphore::new(permits);
+            sem.bound = permits;
+            BoundedSemaphore { sem }
+        }
     }
 
     /// The initial number of permits, which `release` cannot exceed.

@@ -1,0 +1,1 @@
+//! Models and Miri checks of amphi; see tests/.
