@@ -14,8 +14,10 @@ use crate::raw::DataCell;
 
 /// Set while the lock is held.
 const LOCKED: usize = 1;
-/// One waiter in the "someone waits" count kept above the `LOCKED` bit.
-const WAITER: usize = 2;
+/// Set while a starved waiter has reserved the lock: only it may take it.
+const RESERVED: usize = 2;
+/// One waiter in the "someone waits" count kept above the flag bits.
+const WAITER: usize = 4;
 
 /// A mutual-exclusion lock holding a `T` (Python's `threading.Lock`; with the
 /// default `T = ()` it is the bare lock).
@@ -29,7 +31,10 @@ const WAITER: usize = 2;
 ///
 /// **Fairness**: waiters are woken in FIFO order, and a running thread or
 /// task may take a freed lock before the woken waiter runs (barging, as in
-/// parking_lot, std and async-lock), which keeps throughput high.
+/// parking_lot, std and async-lock), which keeps throughput high. A waiter
+/// that has been barged for more than a millisecond reserves the lock: the
+/// next unlock lets only that waiter in. So no thread or task starves, even
+/// against a holder that relocks in a tight loop.
 ///
 /// **No poisoning**: a panic while the guard is held unlocks the lock.
 ///
@@ -52,9 +57,12 @@ const WAITER: usize = 2;
 /// # }
 /// ```
 pub struct Lock<T: ?Sized = ()> {
-    /// `LOCKED` bit plus `WAITER` times the number of counted waiters.
+    /// `LOCKED` and `RESERVED` bits plus `WAITER` times the number of
+    /// counted waiters.
     state: AtomicUsize,
     event: Event,
+    /// Where the waiter holding the reservation listens.
+    reserved: Event,
     pub(crate) data: DataCell<T>,
 }
 
@@ -73,6 +81,7 @@ impl<T> Lock<T> {
             Lock {
                 state: AtomicUsize::new(0),
                 event: Event::new(),
+                reserved: Event::new(),
                 data: DataCell::new(value),
             }
         }
@@ -282,14 +291,18 @@ impl<T: ?Sized> Lock<T> {
     #[inline]
     pub(crate) fn unlock(&self) {
         let prev = self.state.fetch_sub(LOCKED, Ordering::AcqRel);
-        if prev >= WAITER {
-            self.wake_one();
+        if prev >= RESERVED {
+            self.wake_one(prev);
         }
     }
 
     #[cold]
-    fn wake_one(&self) {
-        self.event.notify(1);
+    fn wake_one(&self, state: usize) {
+        if state & RESERVED != 0 {
+            self.reserved.notify(1);
+        } else {
+            self.event.notify(1);
+        }
     }
 }
 
@@ -302,7 +315,7 @@ impl<T: ?Sized> Acquire for Lock<T> {
     fn try_acquire(&self, counted: bool) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s & LOCKED != 0 {
+            if s & (LOCKED | RESERVED) != 0 {
                 return false;
             }
             let new = if counted {
@@ -328,7 +341,56 @@ impl<T: ?Sized> Acquire for Lock<T> {
         let prev = self.state.fetch_sub(WAITER, Ordering::SeqCst);
         // If the lock is free and others wait, make sure one of them looks.
         if prev & LOCKED == 0 && prev >= 2 * WAITER {
-            self.wake_one();
+            self.wake_one(prev - WAITER);
+        }
+    }
+
+    fn reserve(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            // Free: just compete for it. Already reserved: keep waiting.
+            if s & LOCKED == 0 || s & RESERVED != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s | RESERVED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    fn reserved_event(&self) -> &Event {
+        &self.reserved
+    }
+
+    fn try_claim(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & LOCKED != 0 {
+                return false;
+            }
+            let new = (s - RESERVED - WAITER) | LOCKED;
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    fn unreserve(&self) {
+        let prev = self.state.fetch_sub(RESERVED + WAITER, Ordering::SeqCst);
+        // While reserved, unlocks woke only us: if the lock is free now,
+        // hand the turn to the other waiters.
+        if prev & LOCKED == 0 && prev >= RESERVED + 2 * WAITER {
+            self.event.notify(1);
         }
     }
 }

@@ -1,0 +1,167 @@
+//! No starvation: a waiter barged by a holder that relocks in a tight loop
+//! still gets the lock, within a bound, from a thread and from a task.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use amphi::Lock;
+
+/// Starts a thread that relocks `lock` in a tight loop, holding it a little
+/// each time, until `stop` is set.
+fn hog(
+    lock: Arc<Lock<u64>>,
+    stop: Arc<AtomicBool>,
+    started: Arc<AtomicUsize>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut rounds = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if rounds == 0 {
+                started.fetch_add(1, Ordering::SeqCst);
+            }
+            let mut g = lock.lock_blocking();
+            *g += 1;
+            // A short critical section: long enough that a woken waiter is
+            // almost always too late, without a fairness fallback.
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_micros(20) {
+                std::hint::spin_loop();
+            }
+            drop(g);
+            rounds += 1;
+        }
+        rounds
+    })
+}
+
+/// The hogs, running (each has taken the lock) when this returns.
+fn start_hogs(lock: &Arc<Lock<u64>>, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+    let started = Arc::new(AtomicUsize::new(0));
+    let hogs = (0..HOGS)
+        .map(|_| hog(lock.clone(), stop.clone(), started.clone()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while started.load(Ordering::SeqCst) < HOGS {
+        assert!(Instant::now() < deadline, "the hogs did not start");
+        std::thread::yield_now();
+    }
+    hogs
+}
+
+const ROUNDS: usize = 50;
+/// One hog: with two cores, it and the waiter both run, the worst case.
+const HOGS: usize = 1;
+/// Generous for a shared 2-core machine; a starved waiter takes forever.
+const MAX_WAIT: Duration = Duration::from_millis(250);
+
+#[test]
+fn blocking_waiter_is_not_starved_by_a_relocking_thread() {
+    let lock = Arc::new(Lock::new(0u64));
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs = start_hogs(&lock, &stop);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut worst = Duration::ZERO;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let g = lock
+            .lock()
+            .wait_deadline(deadline)
+            .expect("the waiter starved until the test's deadline");
+        worst = worst.max(t.elapsed());
+        drop(g);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let rounds: u64 = hogs.into_iter().map(|h| h.join().unwrap()).sum();
+    println!("worst wait {worst:?}; the hogs locked {rounds} times");
+    assert!(worst < MAX_WAIT, "worst wait {worst:?}");
+    assert!(rounds > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_waiter_is_not_starved_by_a_relocking_thread() {
+    let lock = Arc::new(Lock::new(0u64));
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs = start_hogs(&lock, &stop);
+    let mut worst = Duration::ZERO;
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            let g = lock.lock().await;
+            worst = worst.max(t.elapsed());
+            drop(g);
+        }
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for h in hogs {
+        h.join().unwrap();
+    }
+    waited.expect("the task starved until the test's deadline");
+    println!("worst wait {worst:?}");
+    assert!(worst < MAX_WAIT, "worst wait {worst:?}");
+}
+
+/// The mechanism, step by step: a waiter barged for over a millisecond
+/// reserves the lock; the next unlock lets only it in; dropping it while it
+/// holds the reservation gives the lock back to everyone.
+#[test]
+fn a_barged_waiter_reserves_the_lock() {
+    use tokio_test::{assert_pending, assert_ready, task};
+
+    let lock = Lock::new(());
+    let holder = lock.try_lock().unwrap();
+    let mut a = task::spawn(lock.lock());
+    assert_pending!(a.poll());
+    // Let A's wait grow past the fairness threshold (a time threshold, not a
+    // synchronization: nothing else runs).
+    std::thread::sleep(Duration::from_millis(3));
+
+    drop(holder);
+    assert!(a.is_woken());
+    // A barger takes the lock before A runs: allowed, A has not reserved.
+    let barger = lock
+        .try_lock()
+        .expect("barging is allowed before a reservation");
+    // A runs, loses, and reserves.
+    assert_pending!(a.poll());
+    drop(barger);
+    assert!(a.is_woken());
+    assert!(!lock.is_locked());
+    // Free, but reserved: nobody else may take it.
+    assert!(
+        lock.try_lock().is_none(),
+        "the reservation must block bargers"
+    );
+    let guard = assert_ready!(a.poll());
+    drop(guard);
+    drop(a);
+    assert!(
+        lock.try_lock().is_some(),
+        "the reservation ends with the acquire"
+    );
+}
+
+#[test]
+fn dropping_the_reserving_waiter_releases_the_reservation() {
+    use tokio_test::{assert_pending, assert_ready, task};
+
+    let lock = Lock::new(());
+    let holder = lock.try_lock().unwrap();
+    let mut a = task::spawn(lock.lock());
+    assert_pending!(a.poll());
+    std::thread::sleep(Duration::from_millis(3));
+    drop(holder);
+    let barger = lock.try_lock().unwrap();
+    assert_pending!(a.poll()); // A reserves
+    let mut b = task::spawn(lock.lock());
+    assert_pending!(b.poll()); // B waits behind the reservation
+    drop(barger); // wakes A only
+    assert!(a.is_woken());
+    assert!(!b.is_woken());
+    drop(a); // A gives up: B must get its turn
+    assert!(b.is_woken(), "the turn must pass to the other waiters");
+    let guard = assert_ready!(b.poll());
+    drop(guard);
+    assert!(lock.try_lock().is_some());
+}
