@@ -264,16 +264,16 @@ impl Waiting {
             if self.reserved {
                 let arm = || a.try_claim().then_some(());
                 if arm().is_some() {
-                    return Poll::Ready(self.done());
+                    return self.done();
                 }
                 match s.wait_on(a.reserved_event(), &mut self.listener, arm) {
-                    Poll::Ready(Wake::Done(())) => return Poll::Ready(self.done()),
+                    Poll::Ready(Wake::Done(())) => return self.done(),
                     Poll::Ready(Wake::Woken) => continue,
                     Poll::Pending => return Poll::Pending,
                 }
             }
             if a.try_acquire(self.counted) {
-                return Poll::Ready(self.done());
+                return self.done();
             }
             let counted = &mut self.counted;
             let since = &mut self.since;
@@ -286,7 +286,7 @@ impl Waiting {
                 a.try_acquire(true).then_some(())
             };
             match s.wait_on(a.event(), &mut self.listener, arm) {
-                Poll::Ready(Wake::Done(())) => return Poll::Ready(self.done()),
+                Poll::Ready(Wake::Done(())) => return self.done(),
                 Poll::Ready(Wake::Woken) => {
                     // Woken, and about to compete again: if we have been
                     // barged for too long, reserve the resource.
@@ -300,12 +300,13 @@ impl Waiting {
     }
 
     /// Success: the count and any reservation ended with the acquire.
-    fn done(&mut self) {
+    fn done(&mut self) -> Poll<()> {
         self.counted = false;
         self.reserved = false;
         self.since = None;
         // A notification we did not use goes on to the next waiter.
         self.listener = None;
+        Poll::Ready(())
     }
 
     /// Gives up: a notification already delivered to our listener passes on
@@ -410,10 +411,10 @@ impl<F: Op> Future for Timeout<F> {
                 let deadline = tokio::time::Instant::from_std(*this.deadline);
                 this.sleep.set(Some(tokio::time::sleep_until(deadline)));
             }
-            if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
-                if sleep.poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
+            if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
+                && sleep.poll(cx).is_pending()
+            {
+                return Poll::Pending;
             }
             *this.expired = true;
         }
