@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::{Event, EventListener};
+use event_listener::{Event, EventListener, Listener};
 
 // The atomics of every primitive: loom's under `--cfg loom` (the models in
 // `loom/`), std's otherwise.
@@ -304,8 +304,12 @@ impl Waiting {
         self.counted = false;
         self.reserved = false;
         self.since = None;
-        // A notification we did not use goes on to the next waiter.
-        self.listener = None;
+        // A wake-up that reached us while we took the resource by ourselves
+        // was meant for the release we consumed: passing it on would wake
+        // the next waiter for nothing and send it to the back of the queue.
+        if let Some(listener) = self.listener.take() {
+            listener.discard();
+        }
         Poll::Ready(())
     }
 

@@ -165,6 +165,10 @@ impl<T: ?Sized> Lock<T> {
 
     /// Locks if the lock is free right now (Python `acquire(blocking=False)`).
     ///
+    /// It also fails in the short moment after an unlock during which a
+    /// starved waiter holds the lock's reservation (see Fairness above), even
+    /// though [`is_locked`](Self::is_locked) is then `false`.
+    ///
     /// # Examples
     ///
     /// ```

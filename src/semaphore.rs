@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::Poll;
 
-use event_listener::Event;
+use event_listener::{Event, IntoNotification};
 
 use crate::core::{
     Acquire, AtomicUsize, Op, Ordering, Strategy, Waiting, const_fn, waiting_future,
@@ -310,9 +310,11 @@ impl Semaphore {
         }
     }
 
+    /// Wakes `n` more waiters: additional notifications, since `n` new
+    /// permits exist whatever wake-ups are still on their way.
     #[cold]
     fn notify(&self, n: usize) {
-        self.event.notify(n);
+        self.event.notify(n.additional());
     }
 }
 
@@ -352,7 +354,7 @@ impl Acquire for Semaphore {
         let prev = self.state.fetch_sub(WAITER, Ordering::AcqRel);
         // If permits are free and others wait, make sure one of them looks.
         if prev >= PERMIT && prev & WAITER_MASK > 1 {
-            self.notify(1);
+            self.event.notify(1);
         }
     }
 }

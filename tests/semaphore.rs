@@ -1,0 +1,1074 @@
+//! Integration tests of `amphi::Semaphore` and `amphi::BoundedSemaphore`:
+//! permit conservation for threads, tasks and both, `release(n)` waking up
+//! to `n` waiters, timed acquires, owned and forgotten permits, cancellation
+//! (a woken acquire that is dropped hands its wake-up on), and the bounded
+//! semaphore's over-release error, checked against CPython 3.11.
+//!
+//! Every test that waits has a deadline ([`DEADLINE`]).
+
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::task::Poll;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use amphi::futures::AcquireFuture;
+use amphi::{BoundedSemaphore, Semaphore, SemaphorePermit};
+use tokio_test::task::{self, Spawn};
+use tokio_test::{assert_pending, assert_ready};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+const SHORT: Duration = Duration::from_millis(50);
+const SLACK: Duration = Duration::from_secs(3);
+
+/// A thread whose result is collected with a deadline.
+struct Joiner<T> {
+    rx: mpsc::Receiver<thread::Result<T>>,
+    done: Arc<AtomicBool>,
+}
+
+impl<T> Joiner<T> {
+    #[track_caller]
+    fn join(self) -> T {
+        match self.rx.recv_timeout(DEADLINE) {
+            Ok(Ok(v)) => v,
+            Ok(Err(p)) => panic::resume_unwind(p),
+            Err(_) => panic!("thread did not finish within {DEADLINE:?} (lost wake-up?)"),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.done.load(Ordering::SeqCst)
+    }
+}
+
+fn spawn_thread<T, F>(f: F) -> Joiner<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = Arc::clone(&done);
+    thread::spawn(move || {
+        let r = panic::catch_unwind(AssertUnwindSafe(f));
+        d.store(true, Ordering::SeqCst);
+        let _ = tx.send(r);
+    });
+    Joiner { rx, done }
+}
+
+async fn within<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(DEADLINE, f)
+        .await
+        .expect("did not finish within the deadline (lost wake-up?)")
+}
+
+/// Gives a just-started thread time to reach its blocking wait (amphi has no
+/// public waiter count to poll instead).
+fn let_thread_block() {
+    thread::sleep(Duration::from_millis(50));
+}
+
+/// Waits (with the deadline) until `f` holds.
+#[track_caller]
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[track_caller]
+fn assert_elapsed_about(start: Instant, timeout: Duration) {
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= timeout,
+        "returned after {elapsed:?} < {timeout:?}"
+    );
+    assert!(
+        elapsed < timeout + SLACK,
+        "returned after {elapsed:?}, far past {timeout:?}"
+    );
+}
+
+/// Polls, as an executor would, every woken and unfinished waiter until none
+/// is woken; returns the permits of those that finished.
+fn run_woken<'a>(
+    waiters: &mut [Spawn<AcquireFuture<'a>>],
+    done: &mut [bool],
+) -> Vec<SemaphorePermit<'a>> {
+    let mut permits = Vec::new();
+    for _ in 0..16 {
+        let mut progress = false;
+        for (i, w) in waiters.iter_mut().enumerate() {
+            if !done[i] && w.is_woken() {
+                progress = true;
+                if let Poll::Ready(p) = w.poll() {
+                    done[i] = true;
+                    permits.push(p);
+                }
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    permits
+}
+
+// ---------------------------------------------------------------------------
+// Basic API
+// ---------------------------------------------------------------------------
+
+static POOL: Semaphore = Semaphore::new(2);
+static BOUNDED: BoundedSemaphore = BoundedSemaphore::new(1);
+
+#[test]
+fn const_new_in_statics() {
+    let p = POOL.try_acquire().expect("permit");
+    assert_eq!(POOL.available(), 1);
+    drop(p);
+    assert_eq!(POOL.available(), 2);
+    assert_eq!(BOUNDED.bound(), 1);
+    assert!(BOUNDED.release(1).is_err());
+}
+
+#[test]
+fn basic_api() {
+    let sem = Semaphore::new(2);
+    assert_eq!(sem.available(), 2);
+    let a = sem.try_acquire().expect("first");
+    let b = sem.acquire_blocking();
+    assert_eq!(sem.available(), 0);
+    assert!(sem.try_acquire().is_none());
+    assert!(format!("{sem:?}").contains("available: 0"));
+    assert!(format!("{a:?}").contains("SemaphorePermit"));
+    drop(a);
+    assert_eq!(sem.available(), 1);
+    drop(b);
+    assert_eq!(sem.available(), 2);
+
+    // Forgotten permits are gone for good (Python: acquire without release).
+    sem.try_acquire().unwrap().forget();
+    assert_eq!(sem.available(), 1);
+    sem.acquire().wait().forget();
+    assert_eq!(sem.available(), 0);
+    // release(n) creates permits, release(0) does nothing.
+    sem.release(0);
+    assert_eq!(sem.available(), 0);
+    sem.release(3);
+    assert_eq!(sem.available(), 3);
+
+    let zero = Semaphore::new(0);
+    assert!(zero.try_acquire().is_none());
+    zero.release(1);
+    assert!(zero.try_acquire().is_some());
+    assert_eq!(zero.available(), 1);
+}
+
+#[test]
+fn arc_permits() {
+    let sem = Arc::new(Semaphore::new(2));
+    let a = sem.try_acquire_arc().expect("first");
+    let b = sem.acquire_arc_blocking();
+    assert!(sem.try_acquire_arc().is_none());
+    assert!(sem.acquire_arc().wait_timeout(Duration::ZERO).is_none());
+    assert!(format!("{a:?}").contains("SemaphorePermitArc"));
+    // Owned permits are 'static and Send: drop one on another thread.
+    spawn_thread(move || drop(a)).join();
+    assert_eq!(sem.available(), 1);
+    b.forget();
+    assert_eq!(sem.available(), 1);
+    let c = sem.acquire_arc().wait();
+    assert_eq!(sem.available(), 0);
+    drop(c);
+    assert_eq!(sem.available(), 1);
+    // The forgotten permit's Arc is released: only our handle is left.
+    assert_eq!(Arc::strong_count(&sem), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arc_permit_moves_into_spawned_task() {
+    within(async {
+        let sem = Arc::new(Semaphore::new(1));
+        let permit = sem.acquire_arc().await;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            rx.await.unwrap();
+            drop(permit);
+        });
+        assert!(sem.acquire().timeout(SHORT).await.is_none());
+        tx.send(()).unwrap();
+        let p = sem.acquire().await;
+        assert_eq!(sem.available(), 0);
+        drop(p);
+        task.await.unwrap();
+        assert_eq!(sem.available(), 1);
+    })
+    .await;
+}
+
+#[test]
+fn release_past_max_permits_panics_and_changes_nothing() {
+    let sem = Semaphore::new(Semaphore::MAX_PERMITS - 1);
+    sem.release(1);
+    assert_eq!(sem.available(), Semaphore::MAX_PERMITS);
+    let r = panic::catch_unwind(AssertUnwindSafe(|| sem.release(1)));
+    assert!(r.is_err());
+    assert_eq!(sem.available(), Semaphore::MAX_PERMITS);
+    let r = panic::catch_unwind(AssertUnwindSafe(|| sem.release(usize::MAX)));
+    assert!(r.is_err());
+    assert_eq!(sem.available(), Semaphore::MAX_PERMITS);
+    assert!(sem.try_acquire().is_some());
+}
+
+#[test]
+fn new_past_max_permits_panics() {
+    let r = panic::catch_unwind(|| Semaphore::new(Semaphore::MAX_PERMITS + 1));
+    assert!(r.is_err());
+    let r = panic::catch_unwind(|| BoundedSemaphore::new(usize::MAX));
+    assert!(r.is_err());
+}
+
+// ---------------------------------------------------------------------------
+// Conservation of permits
+// ---------------------------------------------------------------------------
+
+/// Counts holders; fails if more than `k` hold a permit at once.
+struct Holders {
+    now: AtomicUsize,
+    max: AtomicUsize,
+    k: usize,
+}
+
+impl Holders {
+    fn new(k: usize) -> Arc<Self> {
+        Arc::new(Holders {
+            now: AtomicUsize::new(0),
+            max: AtomicUsize::new(0),
+            k,
+        })
+    }
+    fn enter(&self) {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        assert!(n <= self.k, "{n} holders of {} permits", self.k);
+        self.max.fetch_max(n, Ordering::SeqCst);
+    }
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn permits_conserved_threads() {
+    const K: usize = 3;
+    let sem = Arc::new(Semaphore::new(K));
+    let holders = Holders::new(K);
+    let joiners: Vec<_> = (0..5)
+        .map(|i| {
+            let sem = Arc::clone(&sem);
+            let h = Arc::clone(&holders);
+            spawn_thread(move || {
+                for j in 0..300 {
+                    let p = match (i + j) % 4 {
+                        0 => sem.acquire_blocking(),
+                        1 => sem.acquire().wait(),
+                        2 => sem.acquire().wait_timeout(DEADLINE).expect("deadline"),
+                        _ => {
+                            let p = sem.acquire_arc_blocking();
+                            h.enter();
+                            thread::yield_now();
+                            h.leave();
+                            drop(p);
+                            continue;
+                        }
+                    };
+                    h.enter();
+                    thread::yield_now();
+                    h.leave();
+                    drop(p);
+                }
+            })
+        })
+        .collect();
+    for j in joiners {
+        j.join();
+    }
+    assert_eq!(sem.available(), K);
+    assert!(holders.max.load(Ordering::SeqCst) <= K);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permits_conserved_mixed_threads_and_tasks() {
+    const K: usize = 2;
+    let sem = Arc::new(Semaphore::new(K));
+    let holders = Holders::new(K);
+    let joiners: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            let h = Arc::clone(&holders);
+            spawn_thread(move || {
+                for _ in 0..300 {
+                    let _p = sem.acquire_blocking();
+                    h.enter();
+                    thread::yield_now();
+                    h.leave();
+                }
+            })
+        })
+        .collect();
+    within(async {
+        let tasks: Vec<_> = (0..4)
+            .map(|i| {
+                let sem = Arc::clone(&sem);
+                let h = Arc::clone(&holders);
+                tokio::spawn(async move {
+                    for j in 0..300 {
+                        let _p = if (i + j) % 2 == 0 {
+                            sem.acquire_arc().await
+                        } else {
+                            sem.acquire_arc().timeout(DEADLINE).await.expect("deadline")
+                        };
+                        h.enter();
+                        tokio::task::yield_now().await;
+                        h.leave();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await;
+    tokio::task::spawn_blocking(move || joiners.into_iter().for_each(Joiner::join))
+        .await
+        .unwrap();
+    assert_eq!(sem.available(), K);
+}
+
+// ---------------------------------------------------------------------------
+// release(n) wakes up to n waiters
+// ---------------------------------------------------------------------------
+
+#[test]
+fn release_n_wakes_exactly_n_tasks() {
+    let sem = Semaphore::new(0);
+    let mut a = task::spawn(sem.acquire());
+    let mut b = task::spawn(sem.acquire());
+    let mut c = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    assert_pending!(c.poll());
+
+    sem.release(2);
+    assert!(a.is_woken());
+    assert!(b.is_woken());
+    assert!(!c.is_woken(), "release(2) woke three waiters");
+    let pa = assert_ready!(a.poll());
+    let pb = assert_ready!(b.poll());
+    assert_eq!(sem.available(), 0);
+    if c.is_woken() {
+        assert_pending!(c.poll());
+    }
+
+    sem.release(1);
+    assert!(c.is_woken());
+    let pc = assert_ready!(c.poll());
+    assert_eq!(sem.available(), 0);
+    drop((pa, pb, pc));
+    assert_eq!(sem.available(), 3);
+}
+
+#[test]
+fn release_n_larger_than_waiters_keeps_the_rest() {
+    let sem = Semaphore::new(0);
+    let mut a = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    sem.release(5);
+    assert!(a.is_woken());
+    let p = assert_ready!(a.poll());
+    assert_eq!(sem.available(), 4);
+    drop(p);
+    assert_eq!(sem.available(), 5);
+}
+
+#[test]
+fn release_n_wakes_n_blocked_threads() {
+    let sem = Arc::new(Semaphore::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let joiners: Vec<_> = (0..3)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            let done = Arc::clone(&done);
+            spawn_thread(move || {
+                sem.acquire_blocking().forget();
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let_thread_block();
+    assert_eq!(done.load(Ordering::SeqCst), 0);
+    sem.release(2);
+    wait_until("two threads got a permit", || {
+        done.load(Ordering::SeqCst) == 2
+    });
+    // Only two permits: the third thread must still be waiting.
+    thread::sleep(Duration::from_millis(30));
+    assert_eq!(done.load(Ordering::SeqCst), 2);
+    assert_eq!(sem.available(), 0);
+    sem.release(1);
+    for j in joiners {
+        j.join();
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 3);
+    assert_eq!(sem.available(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_n_wakes_a_thread_and_a_task() {
+    within(async {
+        let sem = Arc::new(Semaphore::new(0));
+        let s = Arc::clone(&sem);
+        let thread = spawn_thread(move || s.acquire_blocking().forget());
+        let s = Arc::clone(&sem);
+        let task = tokio::spawn(async move { s.acquire().await.forget() });
+        tokio::task::spawn_blocking(let_thread_block).await.unwrap();
+        assert!(!thread.finished() && !task.is_finished());
+        sem.release(2);
+        task.await.unwrap();
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .unwrap();
+        assert_eq!(sem.available(), 0);
+    })
+    .await;
+}
+
+/// Two `release(1)` calls in a row, before the first woken task runs: an
+/// executor polling the woken tasks must let both waiters through.
+#[test]
+fn successive_releases_reach_successive_tasks() {
+    let sem = Semaphore::new(0);
+    let mut waiters: Vec<_> = (0..3).map(|_| task::spawn(sem.acquire())).collect();
+    let mut done = [false; 3];
+    for w in &mut waiters {
+        assert_pending!(w.poll());
+    }
+    sem.release(1);
+    sem.release(1);
+    let permits = run_woken(&mut waiters, &mut done);
+    assert_eq!(permits.len(), 2, "two permits, {} taken", permits.len());
+    assert_eq!(sem.available(), 0);
+    drop(permits);
+    assert_eq!(sem.available(), 2);
+    let last = run_woken(&mut waiters, &mut done);
+    assert_eq!(last.len(), 1);
+    assert_eq!(done, [true; 3]);
+}
+
+/// The same with permits dropped one by one (each drop is a `release(1)`).
+#[test]
+fn successive_permit_drops_reach_successive_tasks() {
+    let sem = Semaphore::new(2);
+    let p1 = sem.acquire_blocking();
+    let p2 = sem.acquire_blocking();
+    let mut waiters: Vec<_> = (0..2).map(|_| task::spawn(sem.acquire())).collect();
+    let mut done = [false; 2];
+    for w in &mut waiters {
+        assert_pending!(w.poll());
+    }
+    drop(p1);
+    drop(p2);
+    let permits = run_woken(&mut waiters, &mut done);
+    assert_eq!(
+        permits.len(),
+        2,
+        "two permits freed, {} taken",
+        permits.len()
+    );
+}
+
+/// Two `release(1)` calls in a row while two threads are blocked: both
+/// threads must get a permit.
+#[test]
+fn successive_releases_reach_successive_threads() {
+    for round in 0..20 {
+        let sem = Arc::new(Semaphore::new(0));
+        let joiners: Vec<_> = (0..2)
+            .map(|_| {
+                let sem = Arc::clone(&sem);
+                spawn_thread(move || sem.acquire_blocking().forget())
+            })
+            .collect();
+        let_thread_block();
+        sem.release(1);
+        sem.release(1);
+        for j in joiners {
+            j.rx.recv_timeout(Duration::from_secs(2))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "round {round}: a thread stayed blocked with {} permit(s) free",
+                        sem.available()
+                    )
+                })
+                .unwrap();
+        }
+        assert_eq!(sem.available(), 0);
+    }
+}
+
+/// Deterministic form of the bug above: a blocked thread is first in line, a
+/// task second. Two `release(1)`: once the thread has its permit, the task
+/// must have been woken, as a permit is free for it.
+#[test]
+fn successive_releases_reach_a_thread_then_a_task() {
+    // The thread may wake before the second release, which hides the bug:
+    // several rounds make the failure reliable.
+    for round in 0..10 {
+        let sem = Arc::new(Semaphore::new(0));
+        let s = Arc::clone(&sem);
+        let thread = spawn_thread(move || s.acquire_blocking().forget());
+        let_thread_block();
+        let mut t = task::spawn(sem.acquire());
+        assert_pending!(t.poll());
+        sem.release(1);
+        sem.release(1);
+        thread.join();
+        assert_eq!(sem.available(), 1);
+        assert!(
+            t.is_woken(),
+            "round {round}: a permit is free but the waiting task was never woken"
+        );
+        assert_ready!(t.poll()).forget();
+        assert_eq!(sem.available(), 0);
+    }
+}
+
+/// Permits dropped back to back by two holders while two threads wait.
+#[test]
+fn successive_permit_drops_reach_successive_threads() {
+    for round in 0..20 {
+        let sem = Arc::new(Semaphore::new(2));
+        let p1 = sem.acquire_arc_blocking();
+        let p2 = sem.acquire_arc_blocking();
+        let joiners: Vec<_> = (0..2)
+            .map(|_| {
+                let sem = Arc::clone(&sem);
+                spawn_thread(move || sem.acquire_blocking().forget())
+            })
+            .collect();
+        let_thread_block();
+        drop(p1);
+        drop(p2);
+        for j in joiners {
+            j.rx.recv_timeout(Duration::from_secs(2))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "round {round}: a thread stayed blocked with {} permit(s) free",
+                        sem.available()
+                    )
+                })
+                .unwrap();
+        }
+        assert_eq!(sem.available(), 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cancellation
+// ---------------------------------------------------------------------------
+
+/// A pending acquire woken by `release(1)` and dropped before it runs hands
+/// the wake-up (and so the permit) to the next waiter.
+#[test]
+fn dropped_woken_acquire_passes_the_permit_on() {
+    let sem = Semaphore::new(0);
+    let mut a = task::spawn(sem.acquire());
+    let mut b = task::spawn(sem.acquire());
+    let mut c = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    assert_pending!(c.poll());
+    sem.release(1);
+    assert!(a.is_woken());
+    assert!(!b.is_woken());
+    drop(a);
+    assert!(b.is_woken(), "the wake-up died with the dropped acquire");
+    let p = assert_ready!(b.poll());
+    assert_eq!(sem.available(), 0);
+    if c.is_woken() {
+        assert_pending!(c.poll());
+    }
+    drop(p);
+    assert!(c.is_woken());
+    assert_ready!(c.poll()).forget();
+    assert_eq!(sem.available(), 0);
+}
+
+#[test]
+fn dropped_woken_arc_acquire_passes_the_permit_on() {
+    let sem = Arc::new(Semaphore::new(0));
+    let mut a = task::spawn(sem.acquire_arc());
+    let mut b = task::spawn(sem.acquire_arc());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    sem.release(1);
+    drop(a);
+    assert!(b.is_woken());
+    let p = assert_ready!(b.poll());
+    drop(p);
+    assert_eq!(sem.available(), 1);
+}
+
+/// Woken by `release(2)`, the first two waiters are dropped: under an
+/// executor, the two permits reach the two other waiters.
+#[test]
+fn two_dropped_woken_acquires_pass_two_permits_on() {
+    let sem = Semaphore::new(0);
+    let mut w: Vec<_> = (0..4).map(|_| task::spawn(sem.acquire())).collect();
+    for x in &mut w {
+        assert_pending!(x.poll());
+    }
+    sem.release(2);
+    assert!(w[0].is_woken() && w[1].is_woken());
+    let mut rest = w.split_off(2);
+    drop(w);
+    let mut done = [false; 2];
+    let permits = run_woken(&mut rest, &mut done);
+    assert_eq!(
+        permits.len(),
+        2,
+        "two permits free, {} taken",
+        permits.len()
+    );
+    permits.into_iter().for_each(SemaphorePermit::forget);
+    assert_eq!(sem.available(), 0);
+}
+
+/// The documented cancel safety, taken literally: "a wake-up that had already
+/// been delivered to the dropped waiter passes on to the next one". Two
+/// dropped woken waiters must leave two woken waiters behind, at once.
+#[test]
+fn two_dropped_woken_acquires_wake_two_others_at_once() {
+    let sem = Semaphore::new(0);
+    let mut w: Vec<_> = (0..4).map(|_| task::spawn(sem.acquire())).collect();
+    for x in &mut w {
+        assert_pending!(x.poll());
+    }
+    sem.release(2);
+    let rest = w.split_off(2);
+    drop(w);
+    assert!(rest[0].is_woken());
+    assert!(
+        rest[1].is_woken(),
+        "one of the two passed-on wake-ups was lost"
+    );
+}
+
+/// The same with blocked threads behind the dropped tasks: threads consume
+/// their wake-up without passing it on, so here the lost one is a hang.
+#[test]
+fn two_dropped_woken_acquires_pass_two_permits_to_threads() {
+    let sem = Arc::new(Semaphore::new(0));
+    let mut w: Vec<_> = (0..2).map(|_| task::spawn(sem.acquire())).collect();
+    for x in &mut w {
+        assert_pending!(x.poll());
+    }
+    let joiners: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            spawn_thread(move || sem.acquire_blocking().forget())
+        })
+        .collect();
+    let_thread_block();
+    sem.release(2);
+    drop(w);
+    for j in joiners {
+        j.rx.recv_timeout(Duration::from_secs(2))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "a thread stayed blocked with {} permit(s) free",
+                    sem.available()
+                )
+            })
+            .unwrap();
+    }
+    assert_eq!(sem.available(), 0);
+}
+
+/// A dropped woken acquire passes its permit on to a blocked thread.
+#[test]
+fn dropped_woken_task_passes_the_permit_to_a_thread() {
+    let sem = Arc::new(Semaphore::new(0));
+    let mut a = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    let s = Arc::clone(&sem);
+    let thread = spawn_thread(move || s.acquire_blocking().forget());
+    let_thread_block();
+    sem.release(1);
+    drop(a);
+    thread.join();
+    assert_eq!(sem.available(), 0);
+}
+
+#[test]
+fn dropped_pending_acquire_leaves_no_trace() {
+    let sem = Semaphore::new(0);
+    let mut a = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    drop(a);
+    sem.release(1);
+    assert_eq!(sem.available(), 1);
+    let p = sem.try_acquire().expect("permit after a dropped waiter");
+    drop(p);
+    let mut b = task::spawn(sem.acquire());
+    let p = assert_ready!(b.poll());
+    drop(p);
+    assert!(sem.acquire().wait_timeout(Duration::ZERO).is_some());
+    assert_eq!(sem.available(), 1);
+}
+
+#[tokio::test]
+async fn acquire_dropped_by_select_loses_nothing() {
+    within(async {
+        let sem = Semaphore::new(0);
+        tokio::select! {
+            biased;
+            _ = sem.acquire() => panic!("acquired without a permit"),
+            () = std::future::ready(()) => {}
+        }
+        let mut b = task::spawn(sem.acquire());
+        assert_pending!(b.poll());
+        sem.release(1);
+        assert!(b.is_woken());
+        assert_ready!(b.poll()).forget();
+        assert_eq!(sem.available(), 0);
+    })
+    .await;
+}
+
+/// A timed acquire that was woken and then lost the permit to a barging
+/// `try_acquire`, then timed out, leaves the queue sound.
+#[tokio::test(start_paused = true)]
+async fn timed_out_acquire_after_lost_race_leaves_the_queue_sound() {
+    let sem = Semaphore::new(0);
+    let mut a = task::spawn(sem.acquire().timeout(Duration::from_millis(10)));
+    let mut b = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    sem.release(1);
+    assert!(a.is_woken());
+    let barger = sem.try_acquire().expect("barging is allowed");
+    tokio::time::advance(Duration::from_millis(20)).await;
+    assert!(assert_ready!(a.poll()).is_none());
+    drop(a);
+    drop(barger);
+    assert!(b.is_woken(), "release after a timed-out waiter woke no one");
+    assert_ready!(b.poll()).forget();
+    assert_eq!(sem.available(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn woken_timed_acquire_dropped_at_deadline_passes_the_permit_on() {
+    let sem = Semaphore::new(0);
+    let mut a = task::spawn(sem.acquire().timeout(Duration::from_millis(10)));
+    let mut b = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    tokio::time::advance(Duration::from_millis(20)).await;
+    sem.release(1);
+    drop(a);
+    assert!(b.is_woken());
+    assert_ready!(b.poll()).forget();
+}
+
+// ---------------------------------------------------------------------------
+// Timed acquires
+// ---------------------------------------------------------------------------
+
+#[test]
+fn blocking_timeout_expires_and_semaphore_stays_usable() {
+    let sem = Arc::new(Semaphore::new(1));
+    let held = sem.acquire_blocking();
+
+    let start = Instant::now();
+    assert!(sem.acquire().wait_timeout(SHORT).is_none());
+    assert_elapsed_about(start, SHORT);
+    let start = Instant::now();
+    assert!(sem.acquire().wait_deadline(start + SHORT).is_none());
+    assert_elapsed_about(start, SHORT);
+    let start = Instant::now();
+    assert!(sem.acquire_arc().wait_timeout(SHORT).is_none());
+    assert_elapsed_about(start, SHORT);
+
+    assert_eq!(sem.available(), 0);
+    drop(held);
+    assert_eq!(sem.available(), 1);
+    assert!(sem.acquire().wait_timeout(SHORT).is_some());
+    assert!(sem.acquire_arc().wait_timeout(SHORT).is_some());
+    assert_eq!(sem.available(), 1);
+}
+
+#[tokio::test]
+async fn async_timeout_expires_and_semaphore_stays_usable() {
+    within(async {
+        let sem = Arc::new(Semaphore::new(1));
+        let held = sem.acquire().await;
+
+        let start = Instant::now();
+        assert!(sem.acquire().timeout(SHORT).await.is_none());
+        assert_elapsed_about(start, SHORT);
+        let start = Instant::now();
+        assert!(sem.acquire().timeout_at(start + SHORT).await.is_none());
+        assert_elapsed_about(start, SHORT);
+        let start = Instant::now();
+        assert!(sem.acquire_arc().timeout(SHORT).await.is_none());
+        assert_elapsed_about(start, SHORT);
+
+        drop(held);
+        assert!(sem.acquire().timeout(SHORT).await.is_some());
+        assert!(sem.acquire_arc().timeout(SHORT).await.is_some());
+        assert_eq!(sem.available(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn zero_timeout_only_tries() {
+    within(async {
+        let sem = Semaphore::new(1);
+        let start = Instant::now();
+        let p = sem.acquire().wait_timeout(Duration::ZERO).expect("free");
+        assert!(sem.acquire().wait_timeout(Duration::ZERO).is_none());
+        assert!(sem.acquire().timeout(Duration::ZERO).await.is_none());
+        assert!(sem.acquire().wait_deadline(Instant::now()).is_none());
+        assert!(sem.acquire().timeout_at(Instant::now()).await.is_none());
+        assert!(start.elapsed() < SLACK);
+        drop(p);
+        assert!(sem.acquire().timeout(Duration::ZERO).await.is_some());
+        assert_eq!(sem.available(), 1);
+    })
+    .await;
+}
+
+#[test]
+fn huge_timeouts_mean_forever() {
+    let sem = Arc::new(Semaphore::new(0));
+    let s = Arc::clone(&sem);
+    let thread = spawn_thread(move || {
+        s.acquire()
+            .wait_timeout(Duration::MAX)
+            .expect("no timeout")
+            .forget()
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = Arc::clone(&sem);
+    let task = rt.spawn(async move {
+        s.acquire()
+            .timeout(Duration::MAX)
+            .await
+            .expect("no timeout")
+            .forget()
+    });
+    let_thread_block();
+    assert!(!thread.finished());
+    sem.release(2);
+    thread.join();
+    rt.block_on(within(task)).unwrap();
+    assert_eq!(sem.available(), 0);
+}
+
+#[test]
+fn blocking_timeout_of_one_waiter_does_not_strand_another() {
+    let sem = Arc::new(Semaphore::new(0));
+    let s = Arc::clone(&sem);
+    let patient = spawn_thread(move || s.acquire_blocking().forget());
+    let_thread_block();
+    assert!(sem.acquire().wait_timeout(SHORT).is_none());
+    assert!(!patient.finished());
+    sem.release(1);
+    patient.join();
+    assert_eq!(sem.available(), 0);
+}
+
+#[tokio::test]
+async fn async_timeout_of_one_waiter_does_not_strand_another() {
+    within(async {
+        let sem = Semaphore::new(0);
+        let mut patient = task::spawn(sem.acquire());
+        assert_pending!(patient.poll());
+        assert!(sem.acquire().timeout(SHORT).await.is_none());
+        assert!(!patient.is_woken());
+        sem.release(1);
+        assert!(patient.is_woken());
+        assert_ready!(patient.poll()).forget();
+        assert_eq!(sem.available(), 0);
+    })
+    .await;
+}
+
+#[test]
+fn acquire_blocking_on_current_thread_runtime_panics_when_it_must_wait() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sem = Semaphore::new(1);
+    rt.block_on(async {
+        let p = sem.acquire_blocking(); // free: fine
+        let r = panic::catch_unwind(AssertUnwindSafe(|| drop(sem.acquire_blocking())));
+        assert!(
+            r.is_err(),
+            "a contended blocking acquire must refuse to stall"
+        );
+        drop(p);
+        assert_eq!(sem.available(), 1);
+        let mut w = task::spawn(sem.acquire());
+        assert_ready!(w.poll()).forget();
+        assert_eq!(sem.available(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// BoundedSemaphore
+// ---------------------------------------------------------------------------
+
+#[test]
+fn bounded_over_release_errors_and_changes_nothing() {
+    let sem = BoundedSemaphore::new(2);
+    assert_eq!(sem.bound(), 2);
+    assert_eq!(sem.available(), 2);
+
+    let err = sem.release(1).unwrap_err();
+    let expected = sem.release(1).unwrap_err();
+    assert_eq!(err, expected);
+    assert_eq!(
+        (err.requested, err.available, err.bound),
+        (1, 2, 2),
+        "{err:?}"
+    );
+    assert_eq!(sem.available(), 2);
+
+    sem.acquire_blocking().forget();
+    assert_eq!(sem.available(), 1);
+    let err = sem.release(2).unwrap_err();
+    assert_eq!((err.requested, err.available, err.bound), (2, 1, 2));
+    assert_eq!(sem.available(), 1);
+    let err = sem.release(usize::MAX).unwrap_err();
+    assert_eq!(
+        (err.requested, err.available, err.bound),
+        (usize::MAX, 1, 2)
+    );
+    assert_eq!(sem.available(), 1);
+
+    assert_eq!(sem.release(0), Ok(()));
+    assert_eq!(sem.release(1), Ok(()));
+    assert_eq!(sem.available(), 2);
+
+    let msg = err.to_string();
+    assert!(msg.contains("released too many times"), "{msg}");
+    let dyn_err: &dyn std::error::Error = &err;
+    assert!(dyn_err.source().is_none());
+    assert!(format!("{sem:?}").contains("bound: 2"));
+}
+
+#[test]
+fn bounded_deref_release_panics_past_the_bound() {
+    let sem = BoundedSemaphore::new(1);
+    let r = panic::catch_unwind(AssertUnwindSafe(|| Semaphore::release(&sem, 1)));
+    assert!(r.is_err());
+    assert_eq!(sem.available(), 1);
+}
+
+#[test]
+fn bounded_permit_dropped_at_the_bound_is_not_counted_back() {
+    let sem = BoundedSemaphore::new(1);
+    let p = sem.acquire_blocking();
+    assert_eq!(sem.available(), 0);
+    sem.release(1).unwrap();
+    assert_eq!(sem.available(), 1);
+    drop(p);
+    assert_eq!(sem.available(), 1, "bound exceeded by a permit drop");
+    assert!(sem.release(1).is_err());
+}
+
+#[test]
+fn bounded_release_wakes_waiters_and_over_release_wakes_none() {
+    let sem = BoundedSemaphore::new(2);
+    sem.acquire_blocking().forget();
+    sem.acquire_blocking().forget();
+    let mut a = task::spawn(sem.acquire());
+    let mut b = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+
+    let err = sem.release(3).unwrap_err();
+    assert_eq!((err.requested, err.available, err.bound), (3, 0, 2));
+    assert_eq!(sem.available(), 0);
+    assert!(!a.is_woken() && !b.is_woken());
+
+    sem.release(2).unwrap();
+    assert!(a.is_woken() && b.is_woken());
+    let pa = assert_ready!(a.poll());
+    let pb = assert_ready!(b.poll());
+    assert_eq!(sem.available(), 0);
+    drop((pa, pb));
+    assert_eq!(sem.available(), 2);
+}
+
+#[test]
+fn bounded_semaphore_with_a_blocked_thread() {
+    let sem = Arc::new(BoundedSemaphore::new(1));
+    sem.acquire_blocking().forget();
+    assert_eq!(sem.available(), 0);
+    let s = Arc::clone(&sem);
+    let thread = spawn_thread(move || drop(s.acquire_blocking()));
+    let_thread_block();
+    assert!(!thread.finished());
+    sem.release(1).unwrap();
+    thread.join();
+    assert_eq!(sem.available(), 1);
+}
+
+/// The behaviours above, side by side with CPython 3.11's `threading`
+/// (results recorded from running the same steps with python3.11).
+#[test]
+fn python_semantics() {
+    // s = BoundedSemaphore(2); s.acquire(blocking=False) -> True; _value 1
+    let s = BoundedSemaphore::new(2);
+    s.try_acquire().expect("True").forget();
+    assert_eq!(s.available(), 1);
+    // s.release(2) -> ValueError, _value still 1
+    assert!(s.release(2).is_err());
+    assert_eq!(s.available(), 1);
+    // s.release(1) -> _value 2; s.release(1) -> ValueError, _value 2
+    s.release(1).unwrap();
+    assert_eq!(s.available(), 2);
+    assert!(s.release(1).is_err());
+    assert_eq!(s.available(), 2);
+
+    // t = Semaphore(0): acquire(timeout=0) -> False, acquire(blocking=False)
+    // -> False, acquire(timeout=0.05) -> False after >= 0.05 s
+    let t = Semaphore::new(0);
+    assert!(t.acquire().wait_timeout(Duration::ZERO).is_none());
+    assert!(t.try_acquire().is_none());
+    let start = Instant::now();
+    assert!(t.acquire().wait_timeout(SHORT).is_none());
+    assert_elapsed_about(start, SHORT);
+    // Deviation, documented: Python's release(0) raises ValueError ("n must
+    // be one or more"); amphi's does nothing.
+    t.release(0);
+    assert_eq!(t.available(), 0);
+    // t.release(3) -> _value 3
+    t.release(3);
+    assert_eq!(t.available(), 3);
+}

@@ -1,0 +1,408 @@
+//! Stress: plain threads, `spawn_blocking` threads and tokio tasks on a
+//! multi-thread runtime hammer one `Lock` and one `Semaphore`, with and
+//! without cancellation (timeouts and `select!` dropping pending acquires).
+//! The counts must come out exact, at most `k` permit holders at a time, and
+//! nothing may hang (every wait has a deadline).
+//!
+//! Sized to finish in a few seconds in a debug build on two cores.
+
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use amphi::{Lock, Semaphore};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Joiner<T> {
+    rx: mpsc::Receiver<thread::Result<T>>,
+}
+
+impl<T> Joiner<T> {
+    #[track_caller]
+    fn join(self) -> T {
+        match self.rx.recv_timeout(DEADLINE) {
+            Ok(Ok(v)) => v,
+            Ok(Err(p)) => panic::resume_unwind(p),
+            Err(_) => panic!("thread did not finish within {DEADLINE:?} (lost wake-up?)"),
+        }
+    }
+}
+
+fn spawn_thread<T, F>(f: F) -> Joiner<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
+    });
+    Joiner { rx }
+}
+
+async fn within<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(DEADLINE, f)
+        .await
+        .expect("did not finish within the deadline (lost wake-up?)")
+}
+
+/// Joins plain threads from async code without blocking a worker.
+async fn join_threads(joiners: Vec<Joiner<()>>) {
+    tokio::task::spawn_blocking(move || joiners.into_iter().for_each(Joiner::join))
+        .await
+        .unwrap();
+}
+
+/// A tiny xorshift, so that each worker varies its moves without a crate.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: usize) -> Self {
+        Rng(0x9E37_79B9_7F4A_7C15 ^ (seed as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9))
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// The lock's payload: a counter bumped with a non-atomic read-then-write,
+/// and a flag that catches two holders at once.
+struct Counted {
+    inside: AtomicBool,
+    value: Lock<u64>,
+}
+
+impl Counted {
+    fn new() -> Arc<Self> {
+        Arc::new(Counted {
+            inside: AtomicBool::new(false),
+            value: Lock::new(0),
+        })
+    }
+    fn enter(&self) {
+        assert!(!self.inside.swap(true, Ordering::SeqCst), "two holders");
+    }
+    fn leave(&self) {
+        self.inside.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_hammered_by_threads_and_tasks() {
+    const ITERS: usize = 2000;
+    let c = Counted::new();
+    let mut joiners = Vec::new();
+    for t in 0..3 {
+        let c = Arc::clone(&c);
+        joiners.push(spawn_thread(move || {
+            for i in 0..ITERS {
+                let mut g = if (t + i) % 2 == 0 {
+                    c.value.lock_blocking()
+                } else {
+                    c.value.lock().wait_timeout(DEADLINE).expect("deadline")
+                };
+                c.enter();
+                let v = *g;
+                thread::yield_now();
+                *g = v + 1;
+                c.leave();
+            }
+        }));
+    }
+    within(async {
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let c = Arc::clone(&c);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..ITERS {
+                    let mut g = match (t + i) % 3 {
+                        0 => c.value.lock().await,
+                        1 => c.value.lock().timeout(DEADLINE).await.expect("deadline"),
+                        _ => match c.value.try_lock() {
+                            Some(g) => g,
+                            None => c.value.lock().await,
+                        },
+                    };
+                    c.enter();
+                    let v = *g;
+                    c.leave();
+                    // Held across a yield: the others must queue up.
+                    tokio::task::yield_now().await;
+                    c.enter();
+                    *g = v + 1;
+                    c.leave();
+                }
+            }));
+        }
+        {
+            let c = Arc::clone(&c);
+            tasks.push(tokio::task::spawn_blocking(move || {
+                for _ in 0..ITERS {
+                    let mut g = c.value.lock_blocking();
+                    c.enter();
+                    *g += 1;
+                    c.leave();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task panicked");
+        }
+    })
+    .await;
+    within(join_threads(joiners)).await;
+    assert_eq!(*c.value.lock().await, (8 * ITERS) as u64);
+    assert!(!c.value.is_locked());
+}
+
+/// Acquires are given up all the time (tiny timeouts, `select!` dropping a
+/// pending or just-woken future, zero-timeout tries): afterwards the count
+/// matches the successes exactly and the lock is free and fair game.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_with_cancellation_storm() {
+    const ITERS: usize = 2000;
+    let c = Counted::new();
+    let successes = Arc::new(AtomicUsize::new(0));
+    let mut joiners = Vec::new();
+    for t in 0..2 {
+        let c = Arc::clone(&c);
+        let s = Arc::clone(&successes);
+        joiners.push(spawn_thread(move || {
+            let mut rng = Rng::new(t);
+            for _ in 0..ITERS {
+                let timeout = Duration::from_micros(rng.below(200));
+                if let Some(mut g) = c.value.lock().wait_timeout(timeout) {
+                    c.enter();
+                    let v = *g;
+                    thread::sleep(Duration::from_micros(20));
+                    *g = v + 1;
+                    c.leave();
+                    s.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    within(async {
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let c = Arc::clone(&c);
+            let s = Arc::clone(&successes);
+            tasks.push(tokio::spawn(async move {
+                let mut rng = Rng::new(100 + t);
+                for _ in 0..ITERS {
+                    let got = match rng.below(3) {
+                        0 => c.value.lock().timeout(Duration::from_millis(1)).await,
+                        1 => tokio::select! {
+                            g = c.value.lock() => Some(g),
+                            () = tokio::task::yield_now() => None,
+                        },
+                        _ => c.value.lock().timeout(Duration::ZERO).await,
+                    };
+                    if let Some(mut g) = got {
+                        c.enter();
+                        let v = *g;
+                        c.leave();
+                        tokio::task::yield_now().await;
+                        tokio::task::yield_now().await;
+                        c.enter();
+                        *g = v + 1;
+                        c.leave();
+                        s.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task panicked");
+        }
+    })
+    .await;
+    within(join_threads(joiners)).await;
+    let n = successes.load(Ordering::SeqCst);
+    assert!(n > 0);
+    assert_eq!(*c.value.lock().await, n as u64);
+    assert!(!c.value.is_locked());
+    assert!(c.value.try_lock().is_some());
+
+    // Nothing stale is left: a held lock still wakes a thread and a task.
+    let g = c.value.lock().await;
+    let c2 = Arc::clone(&c);
+    let thread = spawn_thread(move || *c2.value.lock_blocking() += 1);
+    let c3 = Arc::clone(&c);
+    let task = tokio::spawn(async move { *c3.value.lock().await += 1 });
+    tokio::task::spawn_blocking(|| thread::sleep(Duration::from_millis(20)))
+        .await
+        .unwrap();
+    drop(g);
+    within(task).await.unwrap();
+    within(join_threads(vec![thread])).await;
+    assert_eq!(*c.value.lock().await, n as u64 + 2);
+}
+
+/// Counts permit holders; fails if more than `k` hold at once.
+struct Holders {
+    now: AtomicUsize,
+    max: AtomicUsize,
+    k: usize,
+}
+
+impl Holders {
+    fn new(k: usize) -> Arc<Self> {
+        Arc::new(Holders {
+            now: AtomicUsize::new(0),
+            max: AtomicUsize::new(0),
+            k,
+        })
+    }
+    fn enter(&self) {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        assert!(n <= self.k, "{n} holders of {} permits", self.k);
+        self.max.fetch_max(n, Ordering::SeqCst);
+    }
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_hammered_by_threads_and_tasks() {
+    const K: usize = 3;
+    const ITERS: usize = 1500;
+    let sem = Arc::new(Semaphore::new(K));
+    let h = Holders::new(K);
+    let mut joiners = Vec::new();
+    for t in 0..3 {
+        let sem = Arc::clone(&sem);
+        let h = Arc::clone(&h);
+        joiners.push(spawn_thread(move || {
+            for i in 0..ITERS {
+                let p = match (t + i) % 3 {
+                    0 => sem.acquire_blocking(),
+                    1 => sem.acquire().wait_timeout(DEADLINE).expect("deadline"),
+                    _ => match sem.try_acquire() {
+                        Some(p) => p,
+                        None => sem.acquire().wait(),
+                    },
+                };
+                h.enter();
+                thread::yield_now();
+                h.leave();
+                drop(p);
+            }
+        }));
+    }
+    within(async {
+        let mut tasks = Vec::new();
+        for t in 0..5 {
+            let sem = Arc::clone(&sem);
+            let h = Arc::clone(&h);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..ITERS {
+                    let p = if (t + i) % 2 == 0 {
+                        sem.acquire_arc().await
+                    } else {
+                        sem.acquire_arc().timeout(DEADLINE).await.expect("deadline")
+                    };
+                    h.enter();
+                    tokio::task::yield_now().await;
+                    h.leave();
+                    drop(p);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task panicked");
+        }
+    })
+    .await;
+    within(join_threads(joiners)).await;
+    assert_eq!(sem.available(), K);
+    let max = h.max.load(Ordering::SeqCst);
+    assert!(max <= K);
+    assert!(max > 1, "never more than one holder of {K} permits");
+}
+
+/// Semaphore acquires given up all the time; every permit comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_with_cancellation_storm() {
+    const K: usize = 2;
+    const ITERS: usize = 2000;
+    let sem = Arc::new(Semaphore::new(K));
+    let h = Holders::new(K);
+    let mut joiners = Vec::new();
+    for t in 0..2 {
+        let sem = Arc::clone(&sem);
+        let h = Arc::clone(&h);
+        joiners.push(spawn_thread(move || {
+            let mut rng = Rng::new(t);
+            for _ in 0..ITERS {
+                let timeout = Duration::from_micros(rng.below(200));
+                if let Some(p) = sem.acquire().wait_timeout(timeout) {
+                    h.enter();
+                    thread::sleep(Duration::from_micros(20));
+                    h.leave();
+                    drop(p);
+                }
+            }
+        }));
+    }
+    within(async {
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let sem = Arc::clone(&sem);
+            let h = Arc::clone(&h);
+            tasks.push(tokio::spawn(async move {
+                let mut rng = Rng::new(100 + t);
+                for _ in 0..ITERS {
+                    let got = match rng.below(3) {
+                        0 => sem.acquire().timeout(Duration::from_millis(1)).await,
+                        1 => tokio::select! {
+                            p = sem.acquire() => Some(p),
+                            () = tokio::task::yield_now() => None,
+                        },
+                        _ => sem.acquire().timeout(Duration::ZERO).await,
+                    };
+                    if let Some(p) = got {
+                        h.enter();
+                        tokio::task::yield_now().await;
+                        tokio::task::yield_now().await;
+                        h.leave();
+                        drop(p);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task panicked");
+        }
+    })
+    .await;
+    within(join_threads(joiners)).await;
+    assert_eq!(sem.available(), K);
+
+    // Nothing stale: with every permit taken, a release of all of them lets
+    // K waiting tasks through.
+    let held: Vec<_> = (0..K).map(|_| sem.try_acquire_arc().unwrap()).collect();
+    assert!(sem.try_acquire().is_none());
+    let tasks: Vec<_> = (0..K)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            tokio::spawn(async move { sem.acquire().await.forget() })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    held.into_iter().for_each(amphi::SemaphorePermitArc::forget);
+    sem.release(K);
+    for t in tasks {
+        within(t).await.unwrap();
+    }
+    assert_eq!(sem.available(), 0);
+}
