@@ -344,6 +344,10 @@ pin_project_lite::pin_project! {
     /// `tokio::time::sleep` does. Current-thread and multi-thread runtimes
     /// both work.
     ///
+    /// `Send` when the inner future is (so `tokio::spawn` takes it). Not
+    /// `Unpin` (it holds a tokio `Sleep`): pin it (`std::pin::pin!`) to poll
+    /// it through `&mut`, e.g. in a `select!` loop.
+    ///
     /// # Cancel safety
     ///
     /// Dropping it is the same as dropping the inner future: nothing is lost.

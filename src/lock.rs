@@ -424,7 +424,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Lock<T> {
 
 /// The guard of a [`Lock`]: derefs to the value, unlocks on drop.
 ///
-/// `Send` when `T: Send`, `Sync` when `T: Sync`.
+/// `Send` when `T: Send`, `Sync` when `T: Send + Sync`.
 ///
 /// # Examples
 ///
@@ -486,7 +486,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for LockGuard<'_, T> {
 
 /// The owned guard of a [`Lock`] in an `Arc`, from [`Lock::lock_arc`].
 ///
-/// `'static` when `T` is; `Send` when `T: Send`, `Sync` when `T: Sync`.
+/// `'static` when `T` is; `Send` when `T: Send`, `Sync` when `T: Send + Sync`.
 ///
 /// # Examples
 ///
