@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Turn criterion's results into a Markdown table of amphi against its peers.
+
+Reads target/criterion/<group>/<function>/new/estimates.json (the mean point
+estimate, in nanoseconds per iteration) for every group that has an `amphi`
+entry, and prints, per group, each implementation's time and the ratio
+amphi / peer of the times: below 1.00 amphi is faster, above 1.00 it is
+slower (lower is better for amphi). Then it checks the performance targets
+of DESIGN.md.
+
+Usage:
+    cargo bench                          # or: cargo bench --bench lock
+    python3 scripts/bench_table.py [--criterion-dir target/criterion]
+                                   [--noise 0.10] [--note TEXT] [--no-header]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+# group pattern -> (description, peers whose best time amphi must match,
+# allowed factor). "amphi time <= factor * min(time of peers)".
+TARGETS = [
+    (r"lock_uncontended_blocking", "within 1.2x of parking_lot", ["parking_lot"], 1.2),
+    (r"lock_uncontended_async", "at or below futures::lock::Mutex", ["futures"], 1.0),
+    (
+        r"lock_contended_threads_\d+",
+        "throughput >= max(std, parking_lot)",
+        ["std", "parking_lot"],
+        1.0,
+    ),
+    (
+        r"lock_contended_tasks",
+        "throughput >= max(tokio, async-lock)",
+        ["tokio", "async_lock"],
+        1.0,
+    ),
+    (r"lock_mixed", "throughput >= async-lock", ["async_lock"], 1.0),
+    (r"semaphore_churn_.*", "throughput >= tokio", ["tokio"], 1.0),
+]
+
+# Order of groups in the output (by file / scenario), others after.
+GROUP_ORDER = [
+    "lock_uncontended_blocking",
+    "lock_uncontended_async",
+    "lock_contended_threads_2",
+    "lock_contended_threads_4",
+    "lock_contended_tasks",
+    "lock_mixed",
+    "semaphore_churn_10p_6t",
+    "semaphore_churn_5p_6t",
+    "event_fanout_tasks_1000",
+    "event_fanout_threads_8",
+    "condition_pingpong_thread_thread",
+    "condition_pingpong_task_task",
+    "condition_pingpong_thread_task",
+]
+
+WHAT_IS_ONE_ITERATION = {
+    "lock_uncontended_blocking": "one lock + unlock",
+    "lock_uncontended_async": "one lock future polled once (no-op waker) + unlock",
+    "lock_contended_threads_2": "2 threads x 1000 lock/unlock",
+    "lock_contended_threads_4": "4 threads x 1000 lock/unlock",
+    "lock_contended_tasks": "10 tasks x 1000 lock/unlock",
+    "lock_mixed": "(2 threads + 8 tasks) x 1000 lock/unlock",
+    "semaphore_churn_10p_6t": "6 tasks x 1000 acquire/yield/release, 10 permits",
+    "semaphore_churn_5p_6t": "6 tasks x 1000 acquire/yield/release, 5 permits",
+    "event_fanout_tasks_1000": "set() until 1000 waiting tasks have finished",
+    "event_fanout_threads_8": "set() until 8 blocked threads have woken",
+    "condition_pingpong_thread_thread": "one round trip",
+    "condition_pingpong_task_task": "one round trip",
+    "condition_pingpong_thread_task": "one round trip",
+}
+
+
+def fmt_time(ns: float) -> str:
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}" if ns / scale < 100 else f"{ns / scale:.0f} {unit}"
+    return f"{ns:.3g} ns"
+
+
+def load(criterion_dir: Path) -> dict[str, dict[str, float]]:
+    """group -> function -> mean ns per iteration."""
+    results: dict[str, dict[str, float]] = {}
+    for est in sorted(criterion_dir.glob("*/*/new/estimates.json")):
+        fn_dir = est.parent.parent
+        group, function = fn_dir.parent.name, fn_dir.name
+        meta = est.parent / "benchmark.json"
+        if meta.exists():
+            try:
+                m = json.loads(meta.read_text())
+                group = m.get("group_id", group)
+                function = m.get("function_id") or function
+            except (OSError, ValueError):
+                pass
+        mean = json.loads(est.read_text())["mean"]["point_estimate"]
+        results.setdefault(group, {})[function] = float(mean)
+    return results
+
+
+def target_for(group: str):
+    for pattern, desc, peers, factor in TARGETS:
+        if re.fullmatch(pattern, group):
+            return desc, peers, factor
+    return None
+
+
+def check(group: str, times: dict[str, float], noise: float):
+    """(description, verdict, ratio) or None when the group has no target."""
+    t = target_for(group)
+    if t is None or "amphi" not in times:
+        return None
+    desc, peers, factor = t
+    present = [p for p in peers if p in times]
+    if not present:
+        return desc, "no peer result", None
+    best = min(times[p] for p in present)
+    ratio = times["amphi"] / best  # amphi time / best peer time
+    if ratio <= factor:
+        verdict = "✅ met"
+    elif ratio <= factor * (1 + noise):
+        verdict = f"⚠️ missed by {100 * (ratio / factor - 1):.0f}% (within the ±{100 * noise:.0f}% noise band)"
+    else:
+        verdict = f"❌ missed by {100 * (ratio / factor - 1):.0f}%"
+    return desc, verdict, ratio
+
+
+def machine_header(note: str) -> list[str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    lines = [
+        f"- date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- nproc: {os.cpu_count()}",
+        f"- CPU: {cpu}",
+    ]
+    if note:
+        lines.append(f"- note: {note}")
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--criterion-dir", default="target/criterion", type=Path)
+    ap.add_argument(
+        "--noise",
+        type=float,
+        default=0.10,
+        help="misses smaller than this fraction are flagged as within noise (default 0.10)",
+    )
+    ap.add_argument("--note", default="", help="a line added to the machine header")
+    ap.add_argument("--no-header", action="store_true", help="leave out the machine header")
+    args = ap.parse_args()
+
+    results = load(args.criterion_dir)
+    groups = [g for g in results if "amphi" in results[g]]
+    if not groups:
+        print(f"no criterion results with an `amphi` entry under {args.criterion_dir}", file=sys.stderr)
+        return 1
+    order = {g: i for i, g in enumerate(GROUP_ORDER)}
+    groups.sort(key=lambda g: (order.get(g, len(order)), g))
+
+    out: list[str] = ["# amphi benchmark results", ""]
+    if not args.no_header:
+        out += machine_header(args.note) + [""]
+    out += [
+        "Times are criterion's mean per iteration. **ratio = amphi time / peer time: "
+        "lower is better for amphi** (0.50 = amphi takes half the time, i.e. twice the "
+        "throughput; 2.00 = amphi takes twice as long).",
+        "",
+        "## Targets",
+        "",
+        "| group | target | amphi / best named peer | verdict |",
+        "|---|---|---|---|",
+    ]
+    for g in groups:
+        c = check(g, results[g], args.noise)
+        if c is None:
+            continue
+        desc, verdict, ratio = c
+        r = "n/a" if ratio is None else f"{ratio:.2f}"
+        out.append(f"| `{g}` | {desc} | {r} | {verdict} |")
+    out += ["", "## All groups", ""]
+
+    for g in groups:
+        times = results[g]
+        amphi = times["amphi"]
+        what = WHAT_IS_ONE_ITERATION.get(g)
+        out.append(f"### `{g}`" + (f" (one iteration: {what})" if what else ""))
+        out.append("")
+        out.append("| implementation | mean time | amphi / this (lower is better for amphi) |")
+        out.append("|---|---|---|")
+        peers = sorted((f for f in times if f != "amphi"), key=lambda f: times[f])
+        out.append(f"| **amphi** | {fmt_time(amphi)} | 1.00 |")
+        for p in peers:
+            out.append(f"| {p} | {fmt_time(times[p])} | {amphi / times[p]:.2f} |")
+        c = check(g, times, args.noise)
+        if c is not None:
+            desc, verdict, _ = c
+            out.append("")
+            out.append(f"Target: {desc}: {verdict}.")
+        out.append("")
+
+    print("\n".join(out).rstrip() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
