@@ -86,6 +86,10 @@ def fmt_time(ns: float) -> str:
     return f"{ns:.3g} ns"
 
 
+def fmt_ratio(r: float) -> str:
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.3f}"
+
+
 def load(criterion_dir: Path) -> dict[str, dict[str, float]]:
     """group -> function -> mean ns per iteration."""
     results: dict[str, dict[str, float]] = {}
@@ -190,7 +194,7 @@ def main() -> int:
         if c is None:
             continue
         desc, verdict, ratio = c
-        r = "n/a" if ratio is None else f"{ratio:.2f}"
+        r = "n/a" if ratio is None else fmt_ratio(ratio)
         out.append(f"| `{g}` | {desc} | {r} | {verdict} |")
     out += ["", "## All groups", ""]
 
@@ -205,7 +209,7 @@ def main() -> int:
         peers = sorted((f for f in times if f != "amphi"), key=lambda f: times[f])
         out.append(f"| **amphi** | {fmt_time(amphi)} | 1.00 |")
         for p in peers:
-            out.append(f"| {p} | {fmt_time(times[p])} | {amphi / times[p]:.2f} |")
+            out.append(f"| {p} | {fmt_time(times[p])} | {fmt_ratio(amphi / times[p])} |")
         c = check(g, times, args.noise)
         if c is not None:
             desc, verdict, _ = c
