@@ -565,6 +565,7 @@ pub struct LockFuture<'a, T: ?Sized> {
 }
 
 impl<'a, T: ?Sized> Op for LockFuture<'a, T> {
+    const SPIN: bool = true;
     type Output = LockGuard<'a, T>;
     type Timed = Option<LockGuard<'a, T>>;
 
@@ -633,6 +634,7 @@ pub struct LockArcFuture<T: ?Sized> {
 }
 
 impl<T: ?Sized> Op for LockArcFuture<T> {
+    const SPIN: bool = true;
     type Output = LockGuardArc<T>;
     type Timed = Option<LockGuardArc<T>>;
 

@@ -482,6 +482,7 @@ pub struct AcquireFuture<'a> {
 }
 
 impl<'a> Op for AcquireFuture<'a> {
+    const SPIN: bool = true;
     type Output = SemaphorePermit<'a>;
     type Timed = Option<SemaphorePermit<'a>>;
 
@@ -545,6 +546,7 @@ pub struct AcquireArcFuture {
 }
 
 impl Op for AcquireArcFuture {
+    const SPIN: bool = true;
     type Output = SemaphorePermitArc;
     type Timed = Option<SemaphorePermitArc>;
 
