@@ -5,6 +5,8 @@
 //! harness's other threads (and the threads that hold or release a primitive
 //! here) do not disturb the thread being measured.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::Future;
@@ -17,6 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::{BoundedSemaphore, Event, Lock, Semaphore};
+use common::{DEADLINE, current_thread_runtime};
 
 struct Counting;
 
@@ -76,7 +79,6 @@ fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
 }
 
-const DEADLINE: Duration = Duration::from_secs(10);
 const HOLD: Duration = Duration::from_millis(30);
 
 #[test]
@@ -137,10 +139,7 @@ fn uncontended_lock_arc() {
 
 #[test]
 fn uncontended_timeout_future() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let _enter = rt.enter();
     let lock = Lock::new(());
     let sem = Semaphore::new(1);

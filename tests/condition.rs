@@ -8,74 +8,20 @@
 //! `recv_timeout`, async bodies run under `tokio::time::timeout`, and timed
 //! waits use deadlines, so a lost wake-up fails the test instead of hanging.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::future::Future;
+use std::ops::DerefMut;
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use amphi::{Condition, Lock, Relock};
-use tokio_test::task::spawn;
+use amphi::futures::ConditionWait;
+use amphi::{Condition, Lock, LockGuard, LockGuardArc, Relock};
+use common::{DEADLINE, Joiner, SHORT, deadline, join_task, spawn_pending, spawn_thread, within};
+use tokio_test::task::{Spawn, spawn};
 use tokio_test::{assert_pending, assert_ready};
-
-/// The most any test waits for anything.
-const LIMIT: Duration = Duration::from_secs(10);
-/// A short timeout for "times out" cases.
-const SHORT: Duration = Duration::from_millis(50);
-
-fn deadline() -> Instant {
-    Instant::now() + LIMIT
-}
-
-/// A thread whose result is collected with a deadline.
-struct Joiner<T> {
-    rx: mpsc::Receiver<T>,
-    handle: Option<thread::JoinHandle<()>>,
-}
-
-fn thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Joiner<T> {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    Joiner {
-        rx,
-        handle: Some(handle),
-    }
-}
-
-impl<T> Joiner<T> {
-    /// The thread's result; panics if it takes longer than `LIMIT`, and
-    /// re-raises the thread's panic.
-    fn join(mut self) -> T {
-        match self.rx.recv_timeout(LIMIT) {
-            Ok(v) => {
-                self.handle.take().unwrap().join().unwrap();
-                v
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("thread did not finish within {LIMIT:?} (lost wake-up?)")
-            }
-            Err(RecvTimeoutError::Disconnected) => match self.handle.take().unwrap().join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("the thread sends before it ends"),
-            },
-        }
-    }
-}
-
-/// Runs `f` with the `LIMIT` deadline.
-async fn within<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("async test did not finish in time (lost wake-up?)")
-}
-
-/// Joins a tokio task with the `LIMIT` deadline.
-async fn join_task<T>(task: tokio::task::JoinHandle<T>) -> T {
-    within(task).await.expect("task panicked")
-}
 
 // ---------------------------------------------------------------------------
 // Producer / consumer
@@ -99,93 +45,94 @@ impl Queue {
         })
     }
 
-    fn put_blocking(&self, v: u64, owned: bool) {
+    /// Pushes `v` once there is room, under `g` (a guard of either kind).
+    fn push_blocking<G>(&self, g: G, v: u64)
+    where
+        G: Relock + DerefMut<Target = VecDeque<u64>>,
+    {
         let cap = self.cap;
+        let (mut g, timed_out) = self
+            .not_full
+            .wait_while(g, |q| q.len() >= cap)
+            .wait_deadline(deadline());
+        assert!(!timed_out, "producer thread never saw room");
+        g.push_back(v);
+    }
+
+    /// Pops an item once there is one, under `g` (a guard of either kind).
+    fn pop_blocking<G>(&self, g: G) -> u64
+    where
+        G: Relock + DerefMut<Target = VecDeque<u64>>,
+    {
+        let (mut g, timed_out) = self
+            .not_empty
+            .wait_while(g, |q| q.is_empty())
+            .wait_deadline(deadline());
+        assert!(!timed_out, "consumer thread never saw an item");
+        g.pop_front().unwrap()
+    }
+
+    async fn push<G>(&self, g: G, v: u64)
+    where
+        G: Relock + DerefMut<Target = VecDeque<u64>>,
+    {
+        let cap = self.cap;
+        let (mut g, timed_out) = self
+            .not_full
+            .wait_while(g, |q| q.len() >= cap)
+            .timeout_at(deadline())
+            .await;
+        assert!(!timed_out, "producer task never saw room");
+        g.push_back(v);
+    }
+
+    async fn pop<G>(&self, g: G) -> u64
+    where
+        G: Relock + DerefMut<Target = VecDeque<u64>>,
+    {
+        let (mut g, timed_out) = self
+            .not_empty
+            .wait_while(g, |q| q.is_empty())
+            .timeout_at(deadline())
+            .await;
+        assert!(!timed_out, "consumer task never saw an item");
+        g.pop_front().unwrap()
+    }
+
+    /// `owned` picks the guard: `LockGuardArc` or `LockGuard`.
+    fn put_blocking(&self, v: u64, owned: bool) {
         if owned {
-            let g = self.items.lock_arc_blocking();
-            let (mut g, timed_out) = self
-                .not_full
-                .wait_while(g, |q| q.len() >= cap)
-                .wait_deadline(deadline());
-            assert!(!timed_out, "producer thread never saw room");
-            g.push_back(v);
+            self.push_blocking(self.items.lock_arc_blocking(), v);
         } else {
-            let g = self.items.lock_blocking();
-            let (mut g, timed_out) = self
-                .not_full
-                .wait_while(g, |q| q.len() >= cap)
-                .wait_deadline(deadline());
-            assert!(!timed_out, "producer thread never saw room");
-            g.push_back(v);
+            self.push_blocking(self.items.lock_blocking(), v);
         }
         self.not_empty.notify(1);
     }
 
     fn get_blocking(&self, owned: bool) -> u64 {
         let v = if owned {
-            let g = self.items.lock_arc_blocking();
-            let (mut g, timed_out) = self
-                .not_empty
-                .wait_while(g, |q| q.is_empty())
-                .wait_deadline(deadline());
-            assert!(!timed_out, "consumer thread never saw an item");
-            g.pop_front().unwrap()
+            self.pop_blocking(self.items.lock_arc_blocking())
         } else {
-            let g = self.items.lock_blocking();
-            let (mut g, timed_out) = self
-                .not_empty
-                .wait_while(g, |q| q.is_empty())
-                .wait_deadline(deadline());
-            assert!(!timed_out, "consumer thread never saw an item");
-            g.pop_front().unwrap()
+            self.pop_blocking(self.items.lock_blocking())
         };
         self.not_full.notify(1);
         v
     }
 
     async fn put(&self, v: u64, owned: bool) {
-        let cap = self.cap;
         if owned {
-            let g = self.items.lock_arc().await;
-            let (mut g, timed_out) = self
-                .not_full
-                .wait_while(g, |q| q.len() >= cap)
-                .timeout_at(deadline())
-                .await;
-            assert!(!timed_out, "producer task never saw room");
-            g.push_back(v);
+            self.push(self.items.lock_arc().await, v).await;
         } else {
-            let g = self.items.lock().await;
-            let (mut g, timed_out) = self
-                .not_full
-                .wait_while(g, |q| q.len() >= cap)
-                .timeout_at(deadline())
-                .await;
-            assert!(!timed_out, "producer task never saw room");
-            g.push_back(v);
+            self.push(self.items.lock().await, v).await;
         }
         self.not_empty.notify(1);
     }
 
     async fn get(&self, owned: bool) -> u64 {
         let v = if owned {
-            let g = self.items.lock_arc().await;
-            let (mut g, timed_out) = self
-                .not_empty
-                .wait_while(g, |q| q.is_empty())
-                .timeout_at(deadline())
-                .await;
-            assert!(!timed_out, "consumer task never saw an item");
-            g.pop_front().unwrap()
+            self.pop(self.items.lock_arc().await).await
         } else {
-            let g = self.items.lock().await;
-            let (mut g, timed_out) = self
-                .not_empty
-                .wait_while(g, |q| q.is_empty())
-                .timeout_at(deadline())
-                .await;
-            assert!(!timed_out, "consumer task never saw an item");
-            g.pop_front().unwrap()
+            self.pop(self.items.lock().await).await
         };
         self.not_full.notify(1);
         v
@@ -202,29 +149,57 @@ fn check_all_received(mut got: Vec<u64>, producers: u64) {
     assert_eq!(got, want, "items lost or duplicated");
 }
 
+/// Producers and consumers of `Queue`, each putting or getting `ITEMS`
+/// items; `owned` picks the guard kind they use.
+impl Queue {
+    /// A thread that puts producer `p`'s items.
+    fn producer_thread(self: &Arc<Self>, p: u64, owned: bool) -> Joiner<()> {
+        let q = Arc::clone(self);
+        spawn_thread(move || {
+            for i in 0..ITEMS {
+                q.put_blocking(p * ITEMS + i, owned);
+            }
+        })
+    }
+
+    /// A thread that gets `ITEMS` items.
+    fn consumer_thread(self: &Arc<Self>, owned: bool) -> Joiner<Vec<u64>> {
+        let q = Arc::clone(self);
+        spawn_thread(move || {
+            (0..ITEMS)
+                .map(|_| q.get_blocking(owned))
+                .collect::<Vec<_>>()
+        })
+    }
+
+    /// A task that puts producer `p`'s items.
+    fn producer_task(self: &Arc<Self>, p: u64, owned: bool) -> tokio::task::JoinHandle<()> {
+        let q = Arc::clone(self);
+        tokio::spawn(async move {
+            for i in 0..ITEMS {
+                q.put(p * ITEMS + i, owned).await;
+            }
+        })
+    }
+
+    /// A task that gets `ITEMS` items.
+    fn consumer_task(self: &Arc<Self>, owned: bool) -> tokio::task::JoinHandle<Vec<u64>> {
+        let q = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..ITEMS {
+                got.push(q.get(owned).await);
+            }
+            got
+        })
+    }
+}
+
 #[test]
 fn producer_consumer_threads() {
     let q = Queue::new(2);
-    let producers: Vec<_> = (0..2u64)
-        .map(|p| {
-            let q = Arc::clone(&q);
-            thread(move || {
-                for i in 0..ITEMS {
-                    q.put_blocking(p * ITEMS + i, p == 1);
-                }
-            })
-        })
-        .collect();
-    let consumers: Vec<_> = (0..2u64)
-        .map(|c| {
-            let q = Arc::clone(&q);
-            thread(move || {
-                (0..ITEMS)
-                    .map(|_| q.get_blocking(c == 0))
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
+    let producers: Vec<_> = (0..2).map(|p| q.producer_thread(p, p == 1)).collect();
+    let consumers: Vec<_> = (0..2).map(|c| q.consumer_thread(c == 0)).collect();
     for p in producers {
         p.join();
     }
@@ -237,28 +212,8 @@ fn producer_consumer_threads() {
 async fn producer_consumer_tasks() {
     within(async {
         let q = Queue::new(2);
-        let producers: Vec<_> = (0..2u64)
-            .map(|p| {
-                let q = Arc::clone(&q);
-                tokio::spawn(async move {
-                    for i in 0..ITEMS {
-                        q.put(p * ITEMS + i, p == 0).await;
-                    }
-                })
-            })
-            .collect();
-        let consumers: Vec<_> = (0..2u64)
-            .map(|c| {
-                let q = Arc::clone(&q);
-                tokio::spawn(async move {
-                    let mut got = Vec::new();
-                    for _ in 0..ITEMS {
-                        got.push(q.get(c == 1).await);
-                    }
-                    got
-                })
-            })
-            .collect();
+        let producers: Vec<_> = (0..2).map(|p| q.producer_task(p, p == 0)).collect();
+        let consumers: Vec<_> = (0..2).map(|c| q.consumer_task(c == 1)).collect();
         for p in producers {
             join_task(p).await;
         }
@@ -277,48 +232,10 @@ async fn producer_consumer_tasks() {
 async fn producer_consumer_mixed() {
     within(async {
         let q = Queue::new(3);
-        let thread_producers: Vec<_> = (0..2u64)
-            .map(|p| {
-                let q = Arc::clone(&q);
-                thread(move || {
-                    for i in 0..ITEMS {
-                        q.put_blocking(p * ITEMS + i, p == 0);
-                    }
-                })
-            })
-            .collect();
-        let task_producers: Vec<_> = (2..4u64)
-            .map(|p| {
-                let q = Arc::clone(&q);
-                tokio::spawn(async move {
-                    for i in 0..ITEMS {
-                        q.put(p * ITEMS + i, p == 3).await;
-                    }
-                })
-            })
-            .collect();
-        let thread_consumers: Vec<_> = (0..2)
-            .map(|c| {
-                let q = Arc::clone(&q);
-                thread(move || {
-                    (0..ITEMS)
-                        .map(|_| q.get_blocking(c == 1))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let task_consumers: Vec<_> = (0..2)
-            .map(|c| {
-                let q = Arc::clone(&q);
-                tokio::spawn(async move {
-                    let mut got = Vec::new();
-                    for _ in 0..ITEMS {
-                        got.push(q.get(c == 0).await);
-                    }
-                    got
-                })
-            })
-            .collect();
+        let thread_producers: Vec<_> = (0..2).map(|p| q.producer_thread(p, p == 0)).collect();
+        let task_producers: Vec<_> = (2..4).map(|p| q.producer_task(p, p == 3)).collect();
+        let thread_consumers: Vec<_> = (0..2).map(|c| q.consumer_thread(c == 1)).collect();
+        let task_consumers: Vec<_> = (0..2).map(|c| q.consumer_task(c == 0)).collect();
         let mut got = Vec::new();
         for c in task_consumers {
             got.extend(join_task(c).await);
@@ -343,7 +260,7 @@ async fn producer_consumer_mixed() {
 async fn thread_waits_task_notifies() {
     let pair = Arc::new((Lock::new(false), Condition::new()));
     let p = Arc::clone(&pair);
-    let waiter = thread(move || {
+    let waiter = spawn_thread(move || {
         let (lock, cond) = &*p;
         let mut g = lock.lock_blocking();
         let mut wakeups = 0;
@@ -379,7 +296,7 @@ async fn task_waits_thread_notifies_owned_guard() {
         *g
     });
     let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
-    let notifier = thread(move || {
+    let notifier = spawn_thread(move || {
         *l.lock_blocking() = 42;
         c.notify(1)
     });
@@ -407,8 +324,7 @@ fn notify_n_wakes_exactly_n_in_fifo_order() {
     let mut w = Vec::new();
     // Each wait must be polled (releasing the lock) before the next locks.
     for _ in 0..4 {
-        let mut f = spawn(cond.wait(lock.lock_blocking()));
-        assert_pending!(f.poll());
+        let f = spawn_pending(cond.wait(lock.lock_blocking()));
         assert!(!lock.is_locked(), "a pending wait must release the lock");
         w.push(f);
     }
@@ -441,12 +357,9 @@ fn notify_n_wakes_exactly_n_in_fifo_order() {
 fn notify_all_wakes_every_waiter_and_counts_them() {
     let lock = Arc::new(Lock::new(0));
     let cond = Condition::new();
-    let mut a = spawn(cond.wait(lock.lock_blocking()));
-    assert_pending!(a.poll());
-    let mut b = spawn(cond.wait(lock.lock_arc_blocking()));
-    assert_pending!(b.poll());
-    let mut c = spawn(cond.wait(lock.lock_blocking()));
-    assert_pending!(c.poll());
+    let mut a = spawn_pending(cond.wait(lock.lock_blocking()));
+    let mut b = spawn_pending(cond.wait(lock.lock_arc_blocking()));
+    let mut c = spawn_pending(cond.wait(lock.lock_blocking()));
     assert_eq!(cond.notify_all(), 3);
     assert!(a.is_woken() && b.is_woken() && c.is_woken());
     assert_eq!(cond.notify_all(), 0, "all three were already woken");
@@ -482,7 +395,7 @@ async fn notify_counts_threads_and_tasks_alike() {
         let mut threads = Vec::new();
         for _ in 0..2 {
             let (l, c, ch) = (Arc::clone(&lock), Arc::clone(&cond), Arc::clone(&changed));
-            threads.push(thread(move || {
+            threads.push(spawn_thread(move || {
                 let mut g = l.lock_blocking();
                 g.waiting += 1;
                 ch.notify_all();
@@ -637,12 +550,12 @@ async fn zero_timeout_returns_at_once_holding_the_lock() {
 async fn timed_wait_notified_in_time_blocking() {
     let pair = Arc::new((Lock::new(false), Condition::new()));
     let p = Arc::clone(&pair);
-    let waiter = thread(move || {
+    let waiter = spawn_thread(move || {
         let (lock, cond) = &*p;
         let start = Instant::now();
         let mut g = lock.lock_blocking();
         while !*g {
-            let (g2, timed_out) = cond.wait(g).wait_timeout(LIMIT);
+            let (g2, timed_out) = cond.wait(g).wait_timeout(DEADLINE);
             assert!(!timed_out, "notified wait reported a timeout");
             g = g2;
         }
@@ -654,7 +567,7 @@ async fn timed_wait_notified_in_time_blocking() {
         p.1.notify_all();
     }))
     .await;
-    assert!(waiter.join() < LIMIT);
+    assert!(waiter.join() < DEADLINE);
 }
 
 /// A task waits with a long async timeout (owned guard); a thread notifies.
@@ -666,13 +579,13 @@ async fn timed_wait_notified_in_time_async() {
     let task = tokio::spawn(async move {
         let mut g = l.lock_arc().await;
         while !*g {
-            let (g2, timed_out) = c.wait(g).timeout(LIMIT).await;
+            let (g2, timed_out) = c.wait(g).timeout(DEADLINE).await;
             assert!(!timed_out, "notified wait reported a timeout");
             g = g2;
         }
     });
     let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
-    let notifier = thread(move || {
+    let notifier = spawn_thread(move || {
         *l.lock_blocking() = true;
         c.notify(1);
     });
@@ -687,7 +600,7 @@ async fn huge_timeouts_saturate() {
         let lock = Arc::new(Lock::new(0u8));
         let cond = Arc::new(Condition::new());
         let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
-        let waiter = thread(move || {
+        let waiter = spawn_thread(move || {
             let g = l.lock_blocking();
             let (g, timed_out) = c.wait_while(g, |v| *v < 1).wait_timeout(Duration::MAX);
             (*g, timed_out)
@@ -701,9 +614,7 @@ async fn huge_timeouts_saturate() {
         *lock.lock().await = 1;
         cond.notify_all();
         // Tasks see 1 and keep waiting; the thread returns.
-        let (v, timed_out) = tokio::task::spawn_blocking(move || waiter.join())
-            .await
-            .unwrap();
+        let (v, timed_out) = waiter.join_async().await;
         assert!(v >= 1 && !timed_out);
         *lock.lock().await = 2;
         cond.notify_all();
@@ -712,55 +623,72 @@ async fn huge_timeouts_saturate() {
     .await;
 }
 
+/// A thread waits (owned guard) with the timeout `SHORT`. As soon as it has
+/// let go of the lock (it is waiting), this takes the lock, notifies it if
+/// `notify`, holds the lock for `HOLD`, past the waiter's deadline, and
+/// writes 5. Returns what the waiter saw, whether it timed out and how long
+/// it took.
+fn relock_past_the_deadline_blocking(notify: bool) -> (i32, bool, Duration) {
+    let lock = Arc::new(Lock::new(0));
+    let cond = Arc::new(Condition::new());
+    let g = lock.lock_arc_blocking();
+    let c = Arc::clone(&cond);
+    let waiter = spawn_thread(move || {
+        let start = Instant::now();
+        let (g, timed_out) = c.wait(g).wait_timeout(SHORT);
+        (*g, timed_out, start.elapsed())
+    });
+    let mut held = lock.lock_blocking(); // the waiter is listening now
+    if notify {
+        assert_eq!(cond.notify(1), 1);
+    }
+    thread::sleep(HOLD); // outlast the waiter's timeout while holding the lock
+    *held = 5;
+    drop(held);
+    waiter.join()
+}
+
+/// The same with a task as the waiter.
+async fn relock_past_the_deadline(notify: bool) -> (i32, bool, Duration) {
+    let lock = Arc::new(Lock::new(0));
+    let cond = Arc::new(Condition::new());
+    let g = lock.lock_arc().await;
+    let c = Arc::clone(&cond);
+    let waiter = tokio::spawn(async move {
+        let start = Instant::now();
+        let (g, timed_out) = c.wait(g).timeout(SHORT).await;
+        (*g, timed_out, start.elapsed())
+    });
+    let mut held = lock.lock().await;
+    if notify {
+        assert_eq!(cond.notify(1), 1);
+    }
+    tokio::time::sleep(HOLD).await; // outlast the waiter's timeout
+    *held = 5;
+    drop(held);
+    join_task(waiter).await
+}
+
+/// How long `relock_past_the_deadline` holds the lock.
+const HOLD: Duration = SHORT.saturating_mul(3);
+
 /// A timed-out wait re-acquires the lock without a time limit: if someone
 /// else holds it, the wait returns only after they let go (Python does the
 /// same).
 #[test]
 fn timed_out_wait_reacquires_a_lock_held_by_another_blocking() {
-    let lock = Arc::new(Lock::new(0));
-    let cond = Arc::new(Condition::new());
-    let g = lock.lock_arc_blocking();
-    let c = Arc::clone(&cond);
-    let waiter = thread(move || {
-        let start = Instant::now();
-        let (g, timed_out) = c.wait(g).wait_timeout(SHORT);
-        (*g, timed_out, start.elapsed())
-    });
-    // Succeeds only once the waiter has let go of the lock (it is waiting).
-    let mut held = lock.lock_blocking();
-    let hold = 3 * SHORT;
-    thread::sleep(hold); // outlast the waiter's timeout while holding the lock
-    *held = 5;
-    drop(held);
-    let (v, timed_out, elapsed) = waiter.join();
+    let (v, timed_out, elapsed) = relock_past_the_deadline_blocking(false);
     assert!(timed_out);
     assert_eq!(v, 5, "the waiter returned without the lock");
-    assert!(elapsed >= hold);
+    assert!(elapsed >= HOLD);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timed_out_wait_reacquires_a_lock_held_by_another_async() {
-    within(async {
-        let lock = Arc::new(Lock::new(0));
-        let cond = Arc::new(Condition::new());
-        let g = lock.lock_arc().await;
-        let c = Arc::clone(&cond);
-        let waiter = tokio::spawn(async move {
-            let start = Instant::now();
-            let (g, timed_out) = c.wait(g).timeout(SHORT).await;
-            (*g, timed_out, start.elapsed())
-        });
-        let mut held = lock.lock().await;
-        let hold = 3 * SHORT;
-        tokio::time::sleep(hold).await; // outlast the waiter's timeout
-        *held = 5;
-        drop(held);
-        let (v, timed_out, elapsed) = join_task(waiter).await;
-        assert!(timed_out);
-        assert_eq!(v, 5, "the waiter returned without the lock");
-        assert!(elapsed >= hold);
-    })
-    .await;
+    let (v, timed_out, elapsed) = within(relock_past_the_deadline(false)).await;
+    assert!(timed_out);
+    assert_eq!(v, 5, "the waiter returned without the lock");
+    assert!(elapsed >= HOLD);
 }
 
 /// Notified in time, but the lock is held past the deadline: the wait still
@@ -768,41 +696,14 @@ async fn timed_out_wait_reacquires_a_lock_held_by_another_async() {
 /// comes back only with the lock.
 #[test]
 fn notified_wait_relocking_past_the_deadline_is_not_a_timeout_blocking() {
-    let lock = Arc::new(Lock::new(0));
-    let cond = Arc::new(Condition::new());
-    let g = lock.lock_arc_blocking();
-    let c = Arc::clone(&cond);
-    let waiter = thread(move || {
-        let (g, timed_out) = c.wait(g).wait_timeout(SHORT);
-        (*g, timed_out)
-    });
-    let mut held = lock.lock_blocking(); // the waiter is listening now
-    assert_eq!(cond.notify(1), 1);
-    thread::sleep(3 * SHORT); // hold the lock past the waiter's deadline
-    *held = 5;
-    drop(held);
-    assert_eq!(waiter.join(), (5, false));
+    let (v, timed_out, _) = relock_past_the_deadline_blocking(true);
+    assert_eq!((v, timed_out), (5, false));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notified_wait_relocking_past_the_deadline_is_not_a_timeout_async() {
-    within(async {
-        let lock = Arc::new(Lock::new(0));
-        let cond = Arc::new(Condition::new());
-        let g = lock.lock_arc().await;
-        let c = Arc::clone(&cond);
-        let waiter = tokio::spawn(async move {
-            let (g, timed_out) = c.wait(g).timeout(SHORT).await;
-            (*g, timed_out)
-        });
-        let mut held = lock.lock().await;
-        assert_eq!(cond.notify(1), 1);
-        tokio::time::sleep(3 * SHORT).await;
-        *held = 5;
-        drop(held);
-        assert_eq!(join_task(waiter).await, (5, false));
-    })
-    .await;
+    let (v, timed_out, _) = within(relock_past_the_deadline(true)).await;
+    assert_eq!((v, timed_out), (5, false));
 }
 
 // ---------------------------------------------------------------------------
@@ -876,7 +777,7 @@ fn wait_while_timed_blocking() {
 
     // Made false in time by another thread (owned guard this time).
     let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
-    let waiter = thread(move || {
+    let waiter = spawn_thread(move || {
         let (g, still) = c
             .wait_while(l.lock_arc_blocking(), |v| *v > 0)
             .wait_deadline(deadline());
@@ -930,7 +831,8 @@ async fn wait_while_untimed_mixed() {
         let lock = Arc::new(Lock::new(0u32));
         let cond = Arc::new(Condition::new());
         let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
-        let thread_waiter = thread(move || *c.wait_while(l.lock_blocking(), |v| *v < 50).wait());
+        let thread_waiter =
+            spawn_thread(move || *c.wait_while(l.lock_blocking(), |v| *v < 50).wait());
         let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
         let task_waiter =
             tokio::spawn(async move { *c.wait_while(l.lock_arc().await, |v| *v < 100).await });
@@ -939,9 +841,7 @@ async fn wait_while_untimed_mixed() {
             cond.notify_all();
         }
         assert_eq!(join_task(task_waiter).await, 100);
-        let v = tokio::task::spawn_blocking(move || thread_waiter.join())
-            .await
-            .unwrap();
+        let v = thread_waiter.join_async().await;
         assert!(v >= 50);
     })
     .await;
@@ -1003,62 +903,82 @@ async fn race_notifier_async(lock: &Lock<u8>, cond: &Condition) {
     }
 }
 
+/// One round's lock and condition.
+type Race = Arc<(Lock<u8>, Condition)>;
+
+fn new_race() -> Race {
+    Arc::new((Lock::new(0u8), Condition::new()))
+}
+
+fn race_waiter_thread(r: &Race) -> Joiner<()> {
+    let r = Arc::clone(r);
+    spawn_thread(move || race_waiter_blocking(&r.0, &r.1))
+}
+
+fn race_waiter_task(r: &Race) -> tokio::task::JoinHandle<()> {
+    let r = Arc::clone(r);
+    tokio::spawn(async move { race_waiter_async(&r.0, &r.1).await })
+}
+
+fn race_notifier_thread(r: &Race) -> Joiner<()> {
+    let r = Arc::clone(r);
+    spawn_thread(move || race_notifier_blocking(&r.0, &r.1))
+}
+
+fn race_notifier_task(r: &Race) -> tokio::task::JoinHandle<()> {
+    let r = Arc::clone(r);
+    tokio::spawn(async move { race_notifier_async(&r.0, &r.1).await })
+}
+
 #[test]
 fn no_lost_wakeup_threads() {
     for _ in 0..ROUNDS {
-        let pair = Arc::new((Lock::new(0u8), Condition::new()));
-        let p = Arc::clone(&pair);
-        let waiter = thread(move || race_waiter_blocking(&p.0, &p.1));
-        race_notifier_blocking(&pair.0, &pair.1);
+        let r = new_race();
+        let waiter = race_waiter_thread(&r);
+        race_notifier_blocking(&r.0, &r.1);
         waiter.join();
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_lost_wakeup_tasks() {
+/// Runs `round` `ROUNDS` times, each with a fresh `Race`, within the
+/// deadline.
+async fn race_rounds<F: Future<Output = ()>>(round: impl Fn(Race) -> F) {
     within(async {
         for _ in 0..ROUNDS {
-            let pair = Arc::new((Lock::new(0u8), Condition::new()));
-            let p = Arc::clone(&pair);
-            let waiter = tokio::spawn(async move { race_waiter_async(&p.0, &p.1).await });
-            let p = Arc::clone(&pair);
-            let notifier = tokio::spawn(async move { race_notifier_async(&p.0, &p.1).await });
-            notifier.await.unwrap();
-            waiter.await.unwrap();
+            round(new_race()).await;
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_lost_wakeup_tasks() {
+    race_rounds(|r| async move {
+        let waiter = race_waiter_task(&r);
+        let notifier = race_notifier_task(&r);
+        notifier.await.unwrap();
+        waiter.await.unwrap();
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_lost_wakeup_thread_waits_task_notifies() {
-    within(async {
-        for _ in 0..ROUNDS {
-            let pair = Arc::new((Lock::new(0u8), Condition::new()));
-            let p = Arc::clone(&pair);
-            let waiter = thread(move || race_waiter_blocking(&p.0, &p.1));
-            let p = Arc::clone(&pair);
-            tokio::spawn(async move { race_notifier_async(&p.0, &p.1).await })
-                .await
-                .unwrap();
-            waiter.join();
-        }
+    race_rounds(|r| async move {
+        let waiter = race_waiter_thread(&r);
+        race_notifier_task(&r).await.unwrap();
+        waiter.join();
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_lost_wakeup_task_waits_thread_notifies() {
-    within(async {
-        for _ in 0..ROUNDS {
-            let pair = Arc::new((Lock::new(0u8), Condition::new()));
-            let p = Arc::clone(&pair);
-            let waiter = tokio::spawn(async move { race_waiter_async(&p.0, &p.1).await });
-            let p = Arc::clone(&pair);
-            let notifier = thread(move || race_notifier_blocking(&p.0, &p.1));
-            waiter.await.unwrap();
-            notifier.join();
-        }
+    race_rounds(|r| async move {
+        let waiter = race_waiter_task(&r);
+        let notifier = race_notifier_thread(&r);
+        waiter.await.unwrap();
+        notifier.join();
     })
     .await;
 }
@@ -1071,7 +991,7 @@ async fn no_lost_wakeup_flag_and_notify_after_unlock_mixed() {
         for round in 0..ROUNDS {
             let pair = Arc::new((Lock::new(false), Condition::new()));
             let p = Arc::clone(&pair);
-            let thread_waiter = thread(move || {
+            let thread_waiter = spawn_thread(move || {
                 let (g, still) =
                     p.1.wait_while(p.0.lock_blocking(), |f| !*f)
                         .wait_deadline(deadline());
@@ -1090,7 +1010,7 @@ async fn no_lost_wakeup_flag_and_notify_after_unlock_mixed() {
                 pair.1.notify_all();
             } else {
                 let p = Arc::clone(&pair);
-                thread(move || {
+                spawn_thread(move || {
                     *p.0.lock_blocking() = true;
                     p.1.notify_all();
                 })
@@ -1113,10 +1033,8 @@ fn dropped_notified_waiter_passes_on<G: Relock + std::fmt::Debug>(
     guard: impl Fn() -> G,
 ) {
     let cond = Condition::new();
-    let mut a = spawn(cond.wait(guard()));
-    assert_pending!(a.poll());
-    let mut b = spawn(cond.wait(guard()));
-    assert_pending!(b.poll());
+    let a = spawn_pending(cond.wait(guard()));
+    let mut b = spawn_pending(cond.wait(guard()));
     assert_eq!(cond.notify(1), 1);
     assert!(a.is_woken());
     assert!(!b.is_woken());
@@ -1149,10 +1067,8 @@ fn dropped_notified_waiter_passes_notification_on_owned_guard() {
 async fn dropped_notified_timeout_waiter_passes_notification_on() {
     let lock = Lock::new(());
     let cond = Condition::new();
-    let mut a = spawn(cond.wait(lock.lock().await).timeout(LIMIT));
-    assert_pending!(a.poll());
-    let mut b = spawn(cond.wait(lock.lock().await).timeout(LIMIT));
-    assert_pending!(b.poll());
+    let a = spawn_pending(cond.wait(lock.lock().await).timeout(DEADLINE));
+    let mut b = spawn_pending(cond.wait(lock.lock().await).timeout(DEADLINE));
     assert_eq!(cond.notify(1), 1);
     drop(a);
     assert!(b.is_woken());
@@ -1162,6 +1078,33 @@ async fn dropped_notified_timeout_waiter_passes_notification_on() {
     assert!(!lock.is_locked());
 }
 
+/// A pending task-side wait A (owned guard) on `cond` and, behind it, a
+/// thread B that writes 1 and waits with the deadline (it returns the value
+/// it sees and whether it timed out). Returns A, B and the lock, held, once
+/// B is listening.
+async fn task_then_thread_waiting<'a>(
+    lock: &'a Arc<Lock<u8>>,
+    cond: &'a Arc<Condition>,
+) -> (
+    Spawn<ConditionWait<'a, LockGuardArc<u8>>>,
+    Joiner<(u8, bool)>,
+    LockGuard<'a, u8>,
+) {
+    let changed = Arc::new(Condition::new());
+    let a = spawn_pending(cond.wait(lock.lock_arc().await));
+    let (l, c, ch) = (Arc::clone(lock), Arc::clone(cond), Arc::clone(&changed));
+    let b = spawn_thread(move || {
+        let mut g = l.lock_blocking();
+        *g = 1;
+        ch.notify_all();
+        let (g, timed_out) = c.wait(g).wait_deadline(deadline());
+        (*g, timed_out)
+    });
+    // B is listening (after A) once we see 1 under the lock.
+    let held = changed.wait_while(lock.lock().await, |v| *v != 1).await;
+    (a, b, held)
+}
+
 /// A task waiter A is notified and dropped; the notification passes on to a
 /// blocked thread B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1169,25 +1112,12 @@ async fn dropped_notified_task_passes_notification_to_thread() {
     within(async {
         let lock = Arc::new(Lock::new(0u8));
         let cond = Arc::new(Condition::new());
-        let changed = Arc::new(Condition::new());
-        let mut a = spawn(cond.wait(lock.lock_arc().await));
-        assert_pending!(a.poll());
-
-        let (l, c, ch) = (Arc::clone(&lock), Arc::clone(&cond), Arc::clone(&changed));
-        let b = thread(move || {
-            let mut g = l.lock_blocking();
-            *g = 1;
-            ch.notify_all();
-            let (g, timed_out) = c.wait(g).wait_deadline(deadline());
-            (*g, timed_out)
-        });
-        // B is listening (after A) once we see 1 under the lock.
-        let g = changed.wait_while(lock.lock().await, |v| *v != 1).await;
+        let (a, b, g) = task_then_thread_waiting(&lock, &cond).await;
         assert_eq!(cond.notify(1), 1);
         assert!(a.is_woken(), "FIFO: A first");
         drop(g);
         drop(a);
-        let (v, timed_out) = tokio::task::spawn_blocking(move || b.join()).await.unwrap();
+        let (v, timed_out) = b.join_async().await;
         assert_eq!(v, 1);
         assert!(!timed_out, "B was not woken: the notification was lost");
     })
@@ -1201,10 +1131,8 @@ fn dropped_relocking_waiter_passes_on<G: Relock + std::fmt::Debug>(
     guard: impl Fn() -> G,
 ) {
     let cond = Condition::new();
-    let mut a = spawn(cond.wait(guard()));
-    assert_pending!(a.poll());
-    let mut b = spawn(cond.wait(guard()));
-    assert_pending!(b.poll());
+    let mut a = spawn_pending(cond.wait(guard()));
+    let mut b = spawn_pending(cond.wait(guard()));
 
     let held = lock.lock_blocking();
     assert_eq!(cond.notify(1), 1);
@@ -1225,8 +1153,7 @@ fn dropped_relocking_waiter_passes_on<G: Relock + std::fmt::Debug>(
     // The dropped relocker left the lock's waiter count clean: an uncontended
     // lock/unlock cycle still works, and a contended one wakes its waiter.
     let held = lock.lock_blocking();
-    let mut c = spawn(lock.lock());
-    assert_pending!(c.poll());
+    let mut c = spawn_pending(lock.lock());
     drop(held);
     assert!(c.is_woken());
     drop(assert_ready!(c.poll()));
@@ -1251,24 +1178,13 @@ async fn dropped_relocking_task_passes_notification_to_thread() {
     within(async {
         let lock = Arc::new(Lock::new(0u8));
         let cond = Arc::new(Condition::new());
-        let changed = Arc::new(Condition::new());
-        let mut a = spawn(cond.wait(lock.lock_arc().await));
-        assert_pending!(a.poll());
-        let (l, c, ch) = (Arc::clone(&lock), Arc::clone(&cond), Arc::clone(&changed));
-        let b = thread(move || {
-            let mut g = l.lock_blocking();
-            *g = 1;
-            ch.notify_all();
-            let (g, timed_out) = c.wait(g).wait_deadline(deadline());
-            (*g, timed_out)
-        });
-        let mut held = changed.wait_while(lock.lock().await, |v| *v != 1).await;
+        let (mut a, b, mut held) = task_then_thread_waiting(&lock, &cond).await;
         assert_eq!(cond.notify(1), 1);
         assert_pending!(a.poll()); // now waiting for the lock we hold
         drop(a);
         *held = 2;
         drop(held);
-        let (v, timed_out) = tokio::task::spawn_blocking(move || b.join()).await.unwrap();
+        let (v, timed_out) = b.join_async().await;
         assert_eq!(v, 2);
         assert!(!timed_out, "B was not woken: the notification was lost");
     })
@@ -1282,10 +1198,8 @@ async fn dropped_relocking_task_passes_notification_to_thread() {
 fn dropped_starved_relocking_waiter_passes_notification_and_lock_on() {
     let lock = Lock::new(0u8);
     let cond = Condition::new();
-    let mut a = spawn(cond.wait(lock.lock_blocking()));
-    assert_pending!(a.poll());
-    let mut b = spawn(cond.wait(lock.lock_blocking()));
-    assert_pending!(b.poll());
+    let mut a = spawn_pending(cond.wait(lock.lock_blocking()));
+    let mut b = spawn_pending(cond.wait(lock.lock_blocking()));
 
     let held = lock.lock_blocking();
     assert_eq!(cond.notify(1), 1);
@@ -1310,8 +1224,7 @@ fn dropped_starved_relocking_waiter_passes_notification_and_lock_on() {
     // lock/unlock still wakes its waiter.
     assert!(!lock.is_locked());
     let held = lock.try_lock().expect("the lock stayed reserved");
-    let mut c = spawn(lock.lock());
-    assert_pending!(c.poll());
+    let mut c = spawn_pending(lock.lock());
     drop(held);
     assert!(c.is_woken());
     drop(assert_ready!(c.poll()));
@@ -1330,22 +1243,19 @@ fn dropping_a_pending_wait_leaves_the_lock_unlocked() {
     assert!(!lock.is_locked());
 
     // Waiting for a notification.
-    let mut w = spawn(cond.wait(lock.lock_blocking()));
-    assert_pending!(w.poll());
+    let w = spawn_pending(cond.wait(lock.lock_blocking()));
     drop(w);
     assert!(!lock.is_locked());
     assert_eq!(cond.notify(1), 0, "a dropped waiter is still counted");
 
     // Notified, not yet polled.
-    let mut w = spawn(cond.wait(lock.lock_blocking()));
-    assert_pending!(w.poll());
+    let w = spawn_pending(cond.wait(lock.lock_blocking()));
     assert_eq!(cond.notify(1), 1);
     drop(w);
     assert!(!lock.is_locked());
 
     // Notified and waiting for the lock.
-    let mut w = spawn(cond.wait(lock.lock_blocking()));
-    assert_pending!(w.poll());
+    let mut w = spawn_pending(cond.wait(lock.lock_blocking()));
     let held = lock.lock_blocking();
     assert_eq!(cond.notify(1), 1);
     assert_pending!(w.poll());
@@ -1357,8 +1267,7 @@ fn dropping_a_pending_wait_leaves_the_lock_unlocked() {
     assert_eq!(cond.notify_all(), 0);
 
     // wait_while, waiting.
-    let mut w = spawn(cond.wait_while(lock.lock_blocking(), |_| true));
-    assert_pending!(w.poll());
+    let w = spawn_pending(cond.wait_while(lock.lock_blocking(), |_| true));
     drop(w);
     assert!(!lock.is_locked());
     assert_eq!(cond.notify_all(), 0);
@@ -1385,8 +1294,7 @@ async fn cancelled_by_timeout_or_select_loses_nothing() {
         assert_eq!(cond.notify(1), 0);
 
         // Later waits work normally.
-        let mut w = spawn(cond.wait(lock.lock().await));
-        assert_pending!(w.poll());
+        let mut w = spawn_pending(cond.wait(lock.lock().await));
         assert_eq!(cond.notify(1), 1);
         drop(assert_ready!(w.poll()));
     })
@@ -1399,8 +1307,7 @@ async fn cancelled_by_timeout_or_select_loses_nothing() {
 async fn notified_before_deadline_reports_no_timeout() {
     let lock = Lock::new(());
     let cond = Condition::new();
-    let mut w = spawn(cond.wait(lock.lock().await).timeout(SHORT));
-    assert_pending!(w.poll());
+    let mut w = spawn_pending(cond.wait(lock.lock().await).timeout(SHORT));
     assert_eq!(cond.notify(1), 1);
     // Let the deadline pass before the waiter runs again.
     tokio::time::sleep(2 * SHORT).await;

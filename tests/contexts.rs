@@ -13,81 +13,26 @@
 //!
 //! Each blocking call is tried both untimed (`x_blocking()`) and with a
 //! deadline (`.wait_deadline`). Untimed waits are guarded by a backstop
-//! thread that releases the waiter after `LIMIT` and makes the test fail, so
-//! no test can hang.
+//! thread that releases the waiter after `DEADLINE` and makes the test fail,
+//! so no test can hang.
 
-use std::future::Future;
+mod common;
+
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use amphi::{Condition, Event, Lock, LockGuardArc, Semaphore};
-
-/// The most any test waits for anything.
-const LIMIT: Duration = Duration::from_secs(10);
+use common::{
+    DEADLINE, current_thread_runtime, deadline, join_task, let_thread_block, multi_thread_runtime,
+    panic_message, spawn_thread, within,
+};
 
 /// tokio's panic message for blocking inside a current-thread runtime.
 const TOKIO_MESSAGE: &str = "can call blocking only when running on the multi-threaded runtime";
-
-/// A thread whose result is collected with a deadline.
-struct Joiner<T> {
-    rx: mpsc::Receiver<T>,
-    handle: Option<thread::JoinHandle<()>>,
-}
-
-fn thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Joiner<T> {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    Joiner {
-        rx,
-        handle: Some(handle),
-    }
-}
-
-impl<T> Joiner<T> {
-    /// The thread's result; panics if it takes longer than `LIMIT`, and
-    /// re-raises the thread's panic.
-    fn join(mut self) -> T {
-        match self.rx.recv_timeout(LIMIT) {
-            Ok(v) => {
-                self.handle.take().unwrap().join().unwrap();
-                v
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("thread did not finish within {LIMIT:?} (lost wake-up?)")
-            }
-            Err(RecvTimeoutError::Disconnected) => match self.handle.take().unwrap().join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("the thread sends before it ends"),
-            },
-        }
-    }
-}
-
-/// Runs `f` with the `LIMIT` deadline.
-async fn within<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("async test did not finish in time (lost wake-up?)")
-}
-
-/// Joins a tokio task with the `LIMIT` deadline.
-async fn join_task<T>(task: tokio::task::JoinHandle<T>) -> T {
-    within(task).await.expect("task panicked")
-}
-
-/// Gives a freshly spawned thread a moment to reach its blocking wait, so the
-/// slow path (the one that looks at the runtime) is what gets tested. There
-/// is no public state that says a thread is parked; the tests stay correct if
-/// it comes late.
-fn let_thread_park() {
-    thread::sleep(Duration::from_millis(10));
-}
 
 // ---------------------------------------------------------------------------
 // The subjects
@@ -134,15 +79,15 @@ impl Subject {
     /// The blocking wait: `x_blocking()` when `untimed`, else the future's
     /// `wait_deadline`. True if it got through (false: the deadline passed).
     fn wait(&self, untimed: bool) -> bool {
-        let deadline = Instant::now() + LIMIT;
+        let give_up = deadline();
         match (self.kind, untimed) {
             (Kind::Lock, true) => {
                 drop(self.lock.lock_blocking());
                 true
             }
-            (Kind::Lock, false) => self.lock.lock().wait_deadline(deadline).is_some(),
+            (Kind::Lock, false) => self.lock.lock().wait_deadline(give_up).is_some(),
             (Kind::Event, true) => self.event.wait_blocking(),
-            (Kind::Event, false) => self.event.wait().wait_deadline(deadline),
+            (Kind::Event, false) => self.event.wait().wait_deadline(give_up),
             (Kind::Semaphore, true) => {
                 self.sem.acquire_blocking().forget();
                 true
@@ -150,7 +95,7 @@ impl Subject {
             (Kind::Semaphore, false) => self
                 .sem
                 .acquire()
-                .wait_deadline(deadline)
+                .wait_deadline(give_up)
                 .map(|p| p.forget())
                 .is_some(),
             (Kind::Condition, true) => {
@@ -162,7 +107,7 @@ impl Subject {
             }
             (Kind::Condition, false) => {
                 let g = self.cond_lock.lock_blocking();
-                let (g, still) = self.cond.wait_while(g, |f| !*f).wait_deadline(deadline);
+                let (g, still) = self.cond.wait_while(g, |f| !*f).wait_deadline(give_up);
                 *g && !still
             }
         }
@@ -225,7 +170,7 @@ impl Subject {
 }
 
 /// Releases the subject from a plain thread if the test has not finished
-/// after `LIMIT`, so a blocking wait that should have been woken (or should
+/// after `DEADLINE`, so a blocking wait that should have been woken (or should
 /// have panicked) cannot hang the test. `disarm` reports whether it fired.
 struct Backstop {
     cancel: Option<mpsc::Sender<()>>,
@@ -239,7 +184,7 @@ impl Backstop {
         let fired = Arc::new(AtomicBool::new(false));
         let (s, f) = (Arc::clone(subject), Arc::clone(&fired));
         let handle = thread::spawn(move || {
-            if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(LIMIT) {
+            if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(DEADLINE) {
                 f.store(true, Ordering::SeqCst);
                 s.release_blocking();
             }
@@ -257,7 +202,7 @@ impl Backstop {
         self.handle.take().unwrap().join().unwrap();
         assert!(
             !self.fired.load(Ordering::SeqCst),
-            "{what}: the waiter was only released by the backstop after {LIMIT:?}"
+            "{what}: the waiter was only released by the backstop after {DEADLINE:?}"
         );
     }
 }
@@ -265,16 +210,6 @@ impl Backstop {
 /// Every (kind, untimed) pair.
 fn cases() -> impl Iterator<Item = (Kind, bool)> {
     KINDS.into_iter().flat_map(|k| [(k, false), (k, true)])
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic payload>".to_string()
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -289,8 +224,8 @@ fn plain_thread() {
         let s = Subject::new(kind);
         let backstop = Backstop::arm(&s);
         let s2 = Arc::clone(&s);
-        let waiter = thread(move || s2.wait(untimed));
-        let_thread_park();
+        let waiter = spawn_thread(move || s2.wait(untimed));
+        let_thread_block();
         s.release_blocking();
         assert!(waiter.join(), "{what}: wait failed");
         backstop.disarm(&what);
@@ -304,28 +239,22 @@ fn plain_thread() {
 fn plain_thread_with_runtime_handle_entered() {
     for flavor_multi in [false, true] {
         let rt = if flavor_multi {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
+            multi_thread_runtime(1)
         } else {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-        }
-        .unwrap();
+            current_thread_runtime()
+        };
         for (kind, untimed) in cases() {
             let what =
                 format!("handle entered (multi={flavor_multi}), {kind:?}, untimed={untimed}");
             let s = Subject::new(kind);
             let backstop = Backstop::arm(&s);
             let (s2, handle) = (Arc::clone(&s), rt.handle().clone());
-            let waiter = thread(move || {
+            let waiter = spawn_thread(move || {
                 let _enter = handle.enter();
                 assert!(tokio::runtime::Handle::try_current().is_ok());
                 s2.wait(untimed)
             });
-            let_thread_park();
+            let_thread_block();
             let s3 = Arc::clone(&s);
             rt.block_on(async move { within(s3.release()).await });
             assert!(waiter.join(), "{what}: wait failed");
@@ -375,11 +304,7 @@ async fn spawn_blocking_thread_multi_thread_runtime() {
 /// the backstop) and the test fails.
 #[test]
 fn multi_thread_worker_keeps_other_tasks_running() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread_runtime(1);
     for (kind, untimed) in cases() {
         let what = format!("multi-thread worker, {kind:?}, untimed={untimed}");
         let s = Subject::new(kind);
@@ -486,12 +411,8 @@ fn uncontended_blocking_calls() {
     *lock.lock_blocking() += 1;
     drop(lock.lock_arc_blocking());
     drop(lock.lock().wait());
-    assert!(lock.lock().wait_timeout(LIMIT).is_some());
-    assert!(
-        lock.lock_arc()
-            .wait_deadline(Instant::now() + LIMIT)
-            .is_some()
-    );
+    assert!(lock.lock().wait_timeout(DEADLINE).is_some());
+    assert!(lock.lock_arc().wait_deadline(deadline()).is_some());
     // Lock: held, zero timeout only tries.
     let held = lock.lock_blocking();
     assert!(lock.lock().wait_timeout(Duration::ZERO).is_none());
@@ -505,14 +426,14 @@ fn uncontended_blocking_calls() {
     ev.set();
     assert!(ev.wait_blocking());
     assert!(ev.wait().wait());
-    assert!(ev.wait().wait_timeout(LIMIT));
+    assert!(ev.wait().wait_timeout(DEADLINE));
 
     // Semaphore: permits available.
     let sem = Arc::new(Semaphore::new(3));
     drop(sem.acquire_blocking());
     drop(sem.acquire_arc_blocking());
     drop(sem.acquire().wait());
-    assert!(sem.acquire().wait_timeout(LIMIT).is_some());
+    assert!(sem.acquire().wait_timeout(DEADLINE).is_some());
     let all: Vec<_> = (0..3).map(|_| sem.acquire_blocking()).collect();
     assert!(sem.acquire().wait_timeout(Duration::ZERO).is_none());
     drop(all);
@@ -522,7 +443,7 @@ fn uncontended_blocking_calls() {
     // timeout.
     let cond = Condition::new();
     let g = cond.wait_while(lock.lock_blocking(), |v| *v == 0).wait();
-    let (g, still) = cond.wait_while(g, |v| *v == 0).wait_timeout(LIMIT);
+    let (g, still) = cond.wait_while(g, |v| *v == 0).wait_timeout(DEADLINE);
     assert!(!still);
     let (g, timed_out) = cond.wait(g).wait_timeout(Duration::ZERO);
     assert!(timed_out);

@@ -7,93 +7,38 @@
 //! `recv_timeout`, async bodies run under `tokio::time::timeout`, and blocking
 //! waits use `wait_timeout`, so a lost wake-up fails instead of hanging.
 
+mod common;
+
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::Event;
+use common::{
+    DEADLINE, Joiner, SHORT, deadline, join_task, let_thread_block, spawn_pending, spawn_thread,
+    within,
+};
+use tokio::task::JoinHandle;
 use tokio_test::task::spawn;
 use tokio_test::{assert_pending, assert_ready, assert_ready_eq};
 
-/// The most any test waits for anything.
-const LIMIT: Duration = Duration::from_secs(10);
-/// A short timeout for "times out" cases.
-const SHORT: Duration = Duration::from_millis(50);
-
-/// A thread whose result is collected with a deadline.
-struct Joiner<T> {
-    rx: mpsc::Receiver<T>,
-    handle: Option<thread::JoinHandle<()>>,
+/// Runs `f` on a new thread, with the event.
+fn on_thread<T: Send + 'static>(
+    ev: &Arc<Event>,
+    f: impl FnOnce(&Event) -> T + Send + 'static,
+) -> Joiner<T> {
+    let e = Arc::clone(ev);
+    spawn_thread(move || f(&e))
 }
 
-fn thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Joiner<T> {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    Joiner {
-        rx,
-        handle: Some(handle),
-    }
-}
-
-impl<T> Joiner<T> {
-    /// The thread's result; panics if it takes longer than `LIMIT`, and
-    /// re-raises the thread's panic.
-    fn join(mut self) -> T {
-        match self.rx.recv_timeout(LIMIT) {
-            Ok(v) => self.finish(v),
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("thread did not finish within {LIMIT:?} (lost wake-up?)")
-            }
-            Err(RecvTimeoutError::Disconnected) => self.rethrow(),
-        }
-    }
-
-    /// The result if the thread is done.
-    fn try_join(&mut self) -> Option<T> {
-        match self.rx.try_recv() {
-            Ok(v) => {
-                self.handle.take().unwrap().join().unwrap();
-                Some(v)
-            }
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => self.rethrow(),
-        }
-    }
-
-    fn finish(mut self, v: T) -> T {
-        self.handle.take().unwrap().join().unwrap();
-        v
-    }
-
-    fn rethrow(&mut self) -> ! {
-        match self.handle.take().unwrap().join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the thread sends before it ends"),
-        }
-    }
-}
-
-/// Runs `f` with the `LIMIT` deadline.
-async fn within<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("async test did not finish in time (lost wake-up?)")
-}
-
-/// Joins a tokio task with the `LIMIT` deadline.
-async fn join_task<T>(task: tokio::task::JoinHandle<T>) -> T {
-    within(task).await.expect("task panicked")
-}
-
-/// Gives spawned threads a moment to reach their blocking wait. An `Event`
-/// does not expose its waiters, so there is no state to check instead; the
-/// tests stay correct (only less sharp) if a thread comes late.
-fn let_threads_park() {
-    thread::sleep(Duration::from_millis(30));
+/// Runs `f`'s future in a new task, with the event.
+fn on_task<F>(ev: &Arc<Event>, f: impl FnOnce(Arc<Event>) -> F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(f(Arc::clone(ev)))
 }
 
 // ---------------------------------------------------------------------------
@@ -124,14 +69,14 @@ async fn wait_on_a_set_event_returns_at_once() {
     assert!(ev.wait_blocking());
     assert!(ev.wait().wait());
     assert!(ev.wait().wait_timeout(Duration::ZERO));
-    assert!(ev.wait().wait_timeout(LIMIT));
+    assert!(ev.wait().wait_timeout(DEADLINE));
     assert!(ev.wait().wait_deadline(Instant::now() - SHORT));
     assert!(ev.wait().await);
     assert!(ev.wait().timeout(Duration::ZERO).await);
     assert!(ev.wait().timeout_at(Instant::now() - SHORT).await);
     let mut w = spawn(ev.wait());
     assert_ready_eq!(w.poll(), true);
-    assert!(start.elapsed() < LIMIT / 2);
+    assert!(start.elapsed() < DEADLINE / 2);
     assert!(ev.is_set(), "waiting must not clear the flag");
 }
 
@@ -143,10 +88,7 @@ async fn wait_on_a_set_event_returns_at_once() {
 #[test]
 fn set_wakes_every_pending_future() {
     let ev = Event::new();
-    let mut ws: Vec<_> = (0..8).map(|_| spawn(ev.wait())).collect();
-    for w in &mut ws {
-        assert_pending!(w.poll());
-    }
+    let mut ws: Vec<_> = (0..8).map(|_| spawn_pending(ev.wait())).collect();
     assert!(ws.iter().all(|w| !w.is_woken()));
     ev.set();
     for w in &mut ws {
@@ -161,23 +103,18 @@ fn set_wakes_every_pending_future() {
 async fn set_wakes_all_threads_and_tasks_in_one_call() {
     within(async {
         let ev = Arc::new(Event::new());
-        let e = Arc::clone(&ev);
-        let t1 = thread(move || e.wait_blocking());
-        let e = Arc::clone(&ev);
-        let t2 = thread(move || e.wait().wait_timeout(LIMIT));
-        let e = Arc::clone(&ev);
-        let t3 = thread(move || e.wait().wait_deadline(Instant::now() + LIMIT));
-        let e = Arc::clone(&ev);
-        let k1 = tokio::spawn(async move { e.wait().await });
-        let e = Arc::clone(&ev);
-        let k2 = tokio::spawn(async move { e.wait().timeout(LIMIT).await });
-        let e = Arc::clone(&ev);
-        let k3 = tokio::spawn(async move { e.wait().timeout_at(Instant::now() + LIMIT).await });
-        let mut f1 = spawn(ev.wait());
-        let mut f2 = spawn(ev.wait().timeout(LIMIT));
-        assert_pending!(f1.poll());
-        assert_pending!(f2.poll());
-        let_threads_park();
+        let t1 = on_thread(&ev, |e| e.wait_blocking());
+        let t2 = on_thread(&ev, |e| e.wait().wait_timeout(DEADLINE));
+        let t3 = on_thread(&ev, |e| e.wait().wait_deadline(deadline()));
+        let k1 = on_task(&ev, |e| async move { e.wait().await });
+        let k2 = on_task(&ev, |e| async move { e.wait().timeout(DEADLINE).await });
+        let k3 = on_task(
+            &ev,
+            |e| async move { e.wait().timeout_at(deadline()).await },
+        );
+        let mut f1 = spawn_pending(ev.wait());
+        let mut f2 = spawn_pending(ev.wait().timeout(DEADLINE));
+        let_thread_block();
         assert!(!ev.is_set());
 
         ev.set();
@@ -201,20 +138,13 @@ async fn set_from_a_thread_wakes_tasks_and_threads() {
     within(async {
         let ev = Arc::new(Event::new());
         let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let e = Arc::clone(&ev);
-                thread(move || e.wait().wait_timeout(LIMIT))
-            })
+            .map(|_| on_thread(&ev, |e| e.wait().wait_timeout(DEADLINE)))
             .collect();
         let tasks: Vec<_> = (0..16)
-            .map(|_| {
-                let e = Arc::clone(&ev);
-                tokio::spawn(async move { e.wait().await })
-            })
+            .map(|_| on_task(&ev, |e| async move { e.wait().await }))
             .collect();
         tokio::task::yield_now().await; // the tasks start waiting
-        let e = Arc::clone(&ev);
-        thread(move || e.set()).join();
+        on_thread(&ev, |e| e.set()).join();
         for t in tasks {
             assert!(join_task(t).await);
         }
@@ -232,10 +162,8 @@ async fn set_from_a_thread_wakes_tasks_and_threads() {
 #[test]
 fn set_then_clear_still_reports_true_to_woken_futures() {
     let ev = Event::new();
-    let mut a = spawn(ev.wait());
-    let mut b = spawn(ev.wait());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let mut a = spawn_pending(ev.wait());
+    let mut b = spawn_pending(ev.wait());
     ev.set();
     ev.clear();
     assert!(!ev.is_set());
@@ -243,15 +171,13 @@ fn set_then_clear_still_reports_true_to_woken_futures() {
     assert_ready_eq!(a.poll(), true);
     assert_ready_eq!(b.poll(), true);
     // A waiter that starts after the clear waits for the next set.
-    let mut c = spawn(ev.wait());
-    assert_pending!(c.poll());
+    let _later = spawn_pending(ev.wait());
 }
 
 #[tokio::test]
 async fn set_then_clear_still_reports_true_to_timed_futures() {
     let ev = Event::new();
-    let mut a = spawn(ev.wait().timeout(SHORT));
-    assert_pending!(a.poll());
+    let mut a = spawn_pending(ev.wait().timeout(SHORT));
     ev.set();
     ev.clear();
     // Even if the deadline passes before the waiter runs.
@@ -266,23 +192,22 @@ async fn set_then_clear_still_reports_true_to_timed_futures() {
 fn set_then_clear_never_strands_a_blocked_thread() {
     for timed in [false, true] {
         let ev = Arc::new(Event::new());
-        let e = Arc::clone(&ev);
-        let mut waiter = thread(move || {
+        let mut waiter = on_thread(&ev, move |e| {
             if timed {
-                e.wait().wait_timeout(LIMIT)
+                e.wait().wait_timeout(DEADLINE)
             } else {
                 e.wait_blocking()
             }
         });
-        let_threads_park();
-        let deadline = Instant::now() + LIMIT;
+        let_thread_block();
+        let give_up = deadline();
         let woke = loop {
             ev.set();
             ev.clear();
             if let Some(r) = waiter.try_join() {
                 break r;
             }
-            assert!(Instant::now() < deadline, "the thread was never woken");
+            assert!(Instant::now() < give_up, "the thread was never woken");
             thread::sleep(Duration::from_millis(5));
         };
         assert!(woke);
@@ -294,8 +219,7 @@ fn set_then_clear_never_strands_a_blocked_thread() {
 #[test]
 fn clear_leaves_waiters_waiting() {
     let ev = Event::new();
-    let mut w = spawn(ev.wait());
-    assert_pending!(w.poll());
+    let mut w = spawn_pending(ev.wait());
     ev.clear();
     assert!(!w.is_woken());
     assert_pending!(w.poll());
@@ -326,7 +250,10 @@ fn timed_wait_times_out_blocking() {
     let start = Instant::now();
     assert!(!ev.wait().wait_timeout(Duration::ZERO));
     assert!(!ev.wait().wait_deadline(start - SHORT));
-    assert!(start.elapsed() < LIMIT / 2, "zero timeouts must not wait");
+    assert!(
+        start.elapsed() < DEADLINE / 2,
+        "zero timeouts must not wait"
+    );
 }
 
 #[tokio::test]
@@ -367,18 +294,15 @@ async fn timed_wait_times_out_async_multi_thread() {
 async fn timed_wait_set_in_time_blocking() {
     within(async {
         let ev = Arc::new(Event::new());
-        let e = Arc::clone(&ev);
-        let t1 = thread(move || {
+        let t1 = on_thread(&ev, |e| {
             let start = Instant::now();
-            (e.wait().wait_timeout(LIMIT), start.elapsed())
+            (e.wait().wait_timeout(DEADLINE), start.elapsed())
         });
-        let e = Arc::clone(&ev);
-        let t2 = thread(move || e.wait().wait_deadline(Instant::now() + LIMIT));
-        let e = Arc::clone(&ev);
-        join_task(tokio::spawn(async move { e.set() })).await;
+        let t2 = on_thread(&ev, |e| e.wait().wait_deadline(deadline()));
+        join_task(on_task(&ev, |e| async move { e.set() })).await;
         let (woke, elapsed) = t1.join();
         assert!(woke);
-        assert!(elapsed < LIMIT);
+        assert!(elapsed < DEADLINE);
         assert!(t2.join());
     })
     .await;
@@ -389,12 +313,12 @@ async fn timed_wait_set_in_time_blocking() {
 async fn timed_wait_set_in_time_async() {
     within(async {
         let ev = Arc::new(Event::new());
-        let e = Arc::clone(&ev);
-        let k1 = tokio::spawn(async move { e.wait().timeout(LIMIT).await });
-        let e = Arc::clone(&ev);
-        let k2 = tokio::spawn(async move { e.wait().timeout_at(Instant::now() + LIMIT).await });
-        let e = Arc::clone(&ev);
-        thread(move || e.set()).join();
+        let k1 = on_task(&ev, |e| async move { e.wait().timeout(DEADLINE).await });
+        let k2 = on_task(
+            &ev,
+            |e| async move { e.wait().timeout_at(deadline()).await },
+        );
+        on_thread(&ev, |e| e.set()).join();
         assert!(join_task(k1).await);
         assert!(join_task(k2).await);
     })
@@ -406,13 +330,14 @@ async fn timed_wait_set_in_time_async() {
 async fn huge_timeouts_saturate() {
     within(async {
         let ev = Arc::new(Event::new());
-        let e = Arc::clone(&ev);
-        let t = thread(move || e.wait().wait_timeout(Duration::MAX));
-        let e = Arc::clone(&ev);
-        let k = tokio::spawn(async move { e.wait().timeout(Duration::MAX).await });
+        let t = on_thread(&ev, |e| e.wait().wait_timeout(Duration::MAX));
+        let k = on_task(
+            &ev,
+            |e| async move { e.wait().timeout(Duration::MAX).await },
+        );
         ev.set();
         assert!(join_task(k).await);
-        assert!(tokio::task::spawn_blocking(move || t.join()).await.unwrap());
+        assert!(t.join_async().await);
     })
     .await;
 }
@@ -427,12 +352,9 @@ fn dropping_pending_waiters_is_harmless() {
 
     // Dropped before being polled, while pending, and after being woken.
     drop(ev.wait());
-    let mut a = spawn(ev.wait());
-    let mut b = spawn(ev.wait());
-    let mut c = spawn(ev.wait());
-    for w in [&mut a, &mut b, &mut c] {
-        assert_pending!(w.poll());
-    }
+    let a = spawn_pending(ev.wait());
+    let b = spawn_pending(ev.wait());
+    let mut c = spawn_pending(ev.wait());
     drop(a);
     ev.set();
     assert!(b.is_woken() && c.is_woken());
@@ -443,12 +365,10 @@ fn dropping_pending_waiters_is_harmless() {
     assert!(ev.wait().wait());
     ev.clear();
     for _ in 0..100 {
-        let mut w = spawn(ev.wait());
-        assert_pending!(w.poll());
+        let w = spawn_pending(ev.wait());
         drop(w);
     }
-    let mut d = spawn(ev.wait());
-    assert_pending!(d.poll());
+    let mut d = spawn_pending(ev.wait());
     ev.set();
     assert!(
         d.is_woken(),
@@ -478,18 +398,16 @@ async fn cancelled_and_timed_out_waiters_leave_the_event_working() {
         }
         let e = Arc::clone(&ev);
         let timed_out =
-            thread(move || (0..20).all(|_| !e.wait().wait_timeout(Duration::from_millis(1))))
+            spawn_thread(move || (0..20).all(|_| !e.wait().wait_timeout(Duration::from_millis(1))))
                 .join();
         assert!(timed_out);
 
-        let e = Arc::clone(&ev);
-        let t = thread(move || e.wait().wait_timeout(LIMIT));
-        let mut w = spawn(ev.wait());
-        assert_pending!(w.poll());
+        let t = on_thread(&ev, |e| e.wait().wait_timeout(DEADLINE));
+        let mut w = spawn_pending(ev.wait());
         ev.set();
         assert!(w.is_woken());
         assert_ready_eq!(w.poll(), true);
-        assert!(tokio::task::spawn_blocking(move || t.join()).await.unwrap());
+        assert!(t.join_async().await);
     })
     .await;
 }
@@ -507,13 +425,13 @@ async fn ping_pong_thread_and_task() {
         let ping = Arc::new(Event::new());
         let pong = Arc::new(Event::new());
         let (pi, po) = (Arc::clone(&ping), Arc::clone(&pong));
-        let player = thread(move || {
+        let player = spawn_thread(move || {
             for i in 0..ROUNDS {
                 // Alternate untimed and timed blocking waits.
                 let woke = if i % 2 == 0 {
                     pi.wait_blocking()
                 } else {
-                    pi.wait().wait_timeout(LIMIT)
+                    pi.wait().wait_timeout(DEADLINE)
                 };
                 assert!(woke, "round {i}: thread not woken");
                 pi.clear();
@@ -525,14 +443,12 @@ async fn ping_pong_thread_and_task() {
             let woke = if i % 2 == 0 {
                 pong.wait().await
             } else {
-                pong.wait().timeout(LIMIT).await
+                pong.wait().timeout(DEADLINE).await
             };
             assert!(woke, "round {i}: task not woken");
             pong.clear();
         }
-        tokio::task::spawn_blocking(move || player.join())
-            .await
-            .unwrap();
+        player.join_async().await;
         assert!(!ping.is_set() && !pong.is_set());
     })
     .await;
@@ -544,16 +460,13 @@ async fn repeated_cycles_wake_every_waiter() {
     within(async {
         let ev = Arc::new(Event::new());
         for _ in 0..50 {
-            let e = Arc::clone(&ev);
-            let t = thread(move || e.wait().wait_timeout(LIMIT));
-            let e = Arc::clone(&ev);
-            let k = tokio::spawn(async move { e.wait().await });
-            let mut f = spawn(ev.wait());
-            assert_pending!(f.poll());
+            let t = on_thread(&ev, |e| e.wait().wait_timeout(DEADLINE));
+            let k = on_task(&ev, |e| async move { e.wait().await });
+            let mut f = spawn_pending(ev.wait());
             ev.set();
             assert_ready!(f.poll());
             assert!(join_task(k).await);
-            assert!(tokio::task::spawn_blocking(move || t.join()).await.unwrap());
+            assert!(t.join_async().await);
             ev.clear();
         }
     })

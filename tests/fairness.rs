@@ -1,11 +1,15 @@
 //! No starvation: a waiter barged by a holder that relocks in a tight loop
 //! still gets the lock, within a bound, from a thread and from a task.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use amphi::Lock;
+use common::{barged_waiter, spawn_pending};
+use tokio_test::assert_ready;
 
 /// Starts a thread that relocks `lock` in a tight loop, holding it a little
 /// each time, until `stop` is set.
@@ -103,28 +107,13 @@ async fn async_waiter_is_not_starved_by_a_relocking_thread() {
 }
 
 /// The mechanism, step by step: a waiter barged for over a millisecond
-/// reserves the lock; the next unlock lets only it in; dropping it while it
-/// holds the reservation gives the lock back to everyone.
+/// reserves the lock (see `barged_waiter`); the next unlock lets only it in;
+/// dropping it while it holds the reservation gives the lock back to
+/// everyone.
 #[test]
 fn a_barged_waiter_reserves_the_lock() {
-    use tokio_test::{assert_pending, assert_ready, task};
-
     let lock = Lock::new(());
-    let holder = lock.try_lock().unwrap();
-    let mut a = task::spawn(lock.lock());
-    assert_pending!(a.poll());
-    // Let A's wait grow past the fairness threshold (a time threshold, not a
-    // synchronization: nothing else runs).
-    std::thread::sleep(Duration::from_millis(3));
-
-    drop(holder);
-    assert!(a.is_woken());
-    // A barger takes the lock before A runs: allowed, A has not reserved.
-    let barger = lock
-        .try_lock()
-        .expect("barging is allowed before a reservation");
-    // A runs, loses, and reserves.
-    assert_pending!(a.poll());
+    let (mut a, barger) = barged_waiter(&lock, lock.lock());
     drop(barger);
     assert!(a.is_woken());
     assert!(!lock.is_locked());
@@ -144,18 +133,9 @@ fn a_barged_waiter_reserves_the_lock() {
 
 #[test]
 fn dropping_the_reserving_waiter_releases_the_reservation() {
-    use tokio_test::{assert_pending, assert_ready, task};
-
     let lock = Lock::new(());
-    let holder = lock.try_lock().unwrap();
-    let mut a = task::spawn(lock.lock());
-    assert_pending!(a.poll());
-    std::thread::sleep(Duration::from_millis(3));
-    drop(holder);
-    let barger = lock.try_lock().unwrap();
-    assert_pending!(a.poll()); // A reserves
-    let mut b = task::spawn(lock.lock());
-    assert_pending!(b.poll()); // B waits behind the reservation
+    let (a, barger) = barged_waiter(&lock, lock.lock());
+    let mut b = spawn_pending(lock.lock()); // B waits behind the reservation
     drop(barger); // wakes A only
     assert!(a.is_woken());
     assert!(!b.is_woken());

@@ -6,7 +6,8 @@
 //! Every test that waits has a deadline ([`DEADLINE`]), so a lost wake-up
 //! fails the test instead of hanging CI.
 
-use std::future::Future;
+mod common;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,89 +16,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::{Lock, LockGuard, LockGuardArc};
+use common::{
+    DEADLINE, SHORT, SLACK, assert_times_out, assert_times_out_async, barged_waiter,
+    current_thread_runtime, join_threads, let_thread_block, panic_message, spawn_pending,
+    spawn_thread, within,
+};
 use tokio_test::{assert_pending, assert_ready, task};
-
-/// How long anything may take before the test counts it as a hang.
-const DEADLINE: Duration = Duration::from_secs(10);
-/// The time limit used by the timed-acquire tests.
-const SHORT: Duration = Duration::from_millis(50);
-/// A generous bound on how late a timed acquire may return (loaded CI boxes).
-const SLACK: Duration = Duration::from_secs(3);
-
-/// A thread whose result is collected with a deadline.
-struct Joiner<T> {
-    rx: mpsc::Receiver<thread::Result<T>>,
-    done: Arc<AtomicBool>,
-}
-
-impl<T> Joiner<T> {
-    /// The thread's result; panics if it does not come within [`DEADLINE`],
-    /// and re-raises the thread's panic.
-    #[track_caller]
-    fn join(self) -> T {
-        match self.rx.recv_timeout(DEADLINE) {
-            Ok(Ok(v)) => v,
-            Ok(Err(p)) => panic::resume_unwind(p),
-            Err(_) => panic!("thread did not finish within {DEADLINE:?} (lost wake-up?)"),
-        }
-    }
-
-    /// The thread's outcome (`Err` = it panicked), within [`DEADLINE`].
-    #[track_caller]
-    fn join_outcome(self) -> thread::Result<T> {
-        self.rx
-            .recv_timeout(DEADLINE)
-            .unwrap_or_else(|_| panic!("thread did not finish within {DEADLINE:?}"))
-    }
-
-    /// Whether the thread has finished.
-    fn finished(&self) -> bool {
-        self.done.load(Ordering::SeqCst)
-    }
-}
-
-fn spawn_thread<T, F>(f: F) -> Joiner<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel();
-    let done = Arc::new(AtomicBool::new(false));
-    let d = Arc::clone(&done);
-    thread::spawn(move || {
-        let r = panic::catch_unwind(AssertUnwindSafe(f));
-        d.store(true, Ordering::SeqCst);
-        let _ = tx.send(r);
-    });
-    Joiner { rx, done }
-}
-
-/// Awaits `f`, failing the test if it takes longer than [`DEADLINE`].
-async fn within<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(DEADLINE, f)
-        .await
-        .expect("did not finish within the deadline (lost wake-up?)")
-}
-
-/// Gives a just-started thread time to reach its blocking wait. amphi has no
-/// public "someone waits" probe, so there is no state to poll; every test
-/// that uses this stays correct (only less interesting) if the thread is late.
-fn let_thread_block() {
-    thread::sleep(Duration::from_millis(50));
-}
-
-#[track_caller]
-fn assert_elapsed_about(start: Instant, timeout: Duration) {
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed >= timeout,
-        "returned after {elapsed:?}, before the timeout {timeout:?}"
-    );
-    assert!(
-        elapsed < timeout + SLACK,
-        "returned after {elapsed:?}, far past the timeout {timeout:?}"
-    );
-}
 
 // ---------------------------------------------------------------------------
 // Basic API
@@ -327,17 +251,9 @@ fn blocking_timeout_expires_and_lock_stays_usable() {
     let lock = Arc::new(Lock::new(0));
     let held = lock.lock_blocking();
 
-    let start = Instant::now();
-    assert!(lock.lock().wait_timeout(SHORT).is_none());
-    assert_elapsed_about(start, SHORT);
-
-    let start = Instant::now();
-    assert!(lock.lock().wait_deadline(start + SHORT).is_none());
-    assert_elapsed_about(start, SHORT);
-
-    let start = Instant::now();
-    assert!(lock.lock_arc().wait_timeout(SHORT).is_none());
-    assert_elapsed_about(start, SHORT);
+    assert_times_out(SHORT, |_| lock.lock().wait_timeout(SHORT));
+    assert_times_out(SHORT, |start| lock.lock().wait_deadline(start + SHORT));
+    assert_times_out(SHORT, |_| lock.lock_arc().wait_timeout(SHORT));
 
     // CPython issue 11618: a failed timed acquire leaves the lock usable.
     assert!(lock.is_locked());
@@ -359,17 +275,9 @@ async fn async_timeout_expires_and_lock_stays_usable() {
         let lock = Arc::new(Lock::new(0));
         let held = lock.lock().await;
 
-        let start = Instant::now();
-        assert!(lock.lock().timeout(SHORT).await.is_none());
-        assert_elapsed_about(start, SHORT);
-
-        let start = Instant::now();
-        assert!(lock.lock().timeout_at(start + SHORT).await.is_none());
-        assert_elapsed_about(start, SHORT);
-
-        let start = Instant::now();
-        assert!(lock.lock_arc().timeout(SHORT).await.is_none());
-        assert_elapsed_about(start, SHORT);
+        assert_times_out_async(SHORT, |_| lock.lock().timeout(SHORT)).await;
+        assert_times_out_async(SHORT, |start| lock.lock().timeout_at(start + SHORT)).await;
+        assert_times_out_async(SHORT, |_| lock.lock_arc().timeout(SHORT)).await;
 
         assert!(lock.is_locked());
         drop(held);
@@ -443,8 +351,7 @@ async fn async_timeout_of_one_waiter_does_not_strand_another() {
     within(async {
         let lock = Lock::new(0);
         let held = lock.lock().await;
-        let mut patient = task::spawn(lock.lock());
-        assert_pending!(patient.poll());
+        let mut patient = spawn_pending(lock.lock());
         assert!(lock.lock().timeout(SHORT).await.is_none());
         assert!(!patient.is_woken());
         drop(held);
@@ -684,10 +591,7 @@ async fn panicking_task_unlocks_and_wakes_a_waiter() {
 
 #[test]
 fn aborted_task_holding_guard_unlocks() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let lock = Arc::new(Lock::new(()));
     rt.block_on(within(async {
         let l = Arc::clone(&lock);
@@ -714,10 +618,8 @@ fn aborted_task_holding_guard_unlocks() {
 fn unlock_wakes_one_waiter_then_the_next() {
     let lock = Lock::new(0);
     let held = lock.lock_blocking();
-    let mut a = task::spawn(lock.lock());
-    let mut b = task::spawn(lock.lock());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let mut a = spawn_pending(lock.lock());
+    let mut b = spawn_pending(lock.lock());
     assert!(!a.is_woken() && !b.is_woken());
 
     drop(held);
@@ -742,10 +644,8 @@ fn unlock_wakes_one_waiter_then_the_next() {
 fn dropped_notified_waiter_passes_the_wakeup_on() {
     let lock = Lock::new(0);
     let held = lock.lock_blocking();
-    let mut a = task::spawn(lock.lock());
-    let mut b = task::spawn(lock.lock());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let a = spawn_pending(lock.lock());
+    let mut b = spawn_pending(lock.lock());
     drop(held);
     assert!(a.is_woken());
     assert!(!b.is_woken());
@@ -761,12 +661,9 @@ fn dropped_notified_waiter_passes_the_wakeup_on() {
 fn dropped_notified_arc_waiter_passes_the_wakeup_on() {
     let lock = Arc::new(Lock::new(()));
     let held = lock.lock_arc_blocking();
-    let mut a = task::spawn(lock.lock_arc());
-    let mut b = task::spawn(lock.lock_arc());
-    let mut c = task::spawn(lock.lock());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
-    assert_pending!(c.poll());
+    let a = spawn_pending(lock.lock_arc());
+    let b = spawn_pending(lock.lock_arc());
+    let mut c = spawn_pending(lock.lock());
     drop(held);
     assert!(a.is_woken());
     drop(a);
@@ -784,8 +681,7 @@ fn dropped_notified_arc_waiter_passes_the_wakeup_on() {
 fn dropped_notified_task_passes_the_wakeup_to_a_thread() {
     let lock = Arc::new(Lock::new(0));
     let held = lock.lock_arc_blocking();
-    let mut a = task::spawn(lock.lock());
-    assert_pending!(a.poll());
+    let a = spawn_pending(lock.lock());
     let l = Arc::clone(&lock);
     let thread = spawn_thread(move || *l.lock_blocking() += 1);
     let_thread_block();
@@ -799,8 +695,7 @@ fn dropped_notified_task_passes_the_wakeup_to_a_thread() {
 fn dropped_pending_waiter_leaves_no_trace() {
     let lock = Lock::new(());
     let held = lock.lock_blocking();
-    let mut a = task::spawn(lock.lock());
-    assert_pending!(a.poll());
+    let a = spawn_pending(lock.lock());
     drop(a); // never notified
     drop(held);
     assert!(!lock.is_locked());
@@ -817,8 +712,7 @@ fn dropped_pending_waiter_leaves_no_trace() {
 
     // And a later waiter is still woken normally.
     let held = lock.lock_blocking();
-    let mut b = task::spawn(lock.lock());
-    assert_pending!(b.poll());
+    let mut b = spawn_pending(lock.lock());
     drop(held);
     assert!(b.is_woken());
     drop(assert_ready!(b.poll()));
@@ -830,12 +724,9 @@ fn dropped_pending_waiter_leaves_no_trace() {
 fn dropped_waiter_in_the_middle_of_the_queue() {
     let lock = Lock::new(());
     let held = lock.lock_blocking();
-    let mut a = task::spawn(lock.lock());
-    let mut b = task::spawn(lock.lock());
-    let mut c = task::spawn(lock.lock());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
-    assert_pending!(c.poll());
+    let mut a = spawn_pending(lock.lock());
+    let b = spawn_pending(lock.lock());
+    let mut c = spawn_pending(lock.lock());
     drop(b);
     assert!(!a.is_woken() && !c.is_woken());
     drop(held);
@@ -857,10 +748,7 @@ fn dropped_waiter_in_the_middle_of_the_queue() {
 fn waiters_acquire_in_fifo_order_under_an_executor() {
     let lock = Lock::new(Vec::new());
     let held = lock.lock_blocking();
-    let mut waiters: Vec<_> = (0..3).map(|_| task::spawn(lock.lock())).collect();
-    for w in &mut waiters {
-        assert_pending!(w.poll());
-    }
+    let mut waiters: Vec<_> = (0..3).map(|_| spawn_pending(lock.lock())).collect();
     drop(held);
     let mut done = [false; 3];
     for _ in 0..3 {
@@ -891,10 +779,8 @@ fn waiters_acquire_in_fifo_order_under_an_executor() {
 fn woken_waiter_that_loses_to_a_barger_waits_again() {
     let lock = Lock::new(());
     let held = lock.lock_blocking();
-    let mut a = task::spawn(lock.lock());
-    let mut b = task::spawn(lock.lock());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let mut a = spawn_pending(lock.lock());
+    let mut b = spawn_pending(lock.lock());
     drop(held);
     assert!(a.is_woken());
     let barger = lock.try_lock().expect("barging is allowed");
@@ -921,10 +807,8 @@ fn woken_waiter_that_loses_to_a_barger_waits_again() {
 async fn timed_out_waiter_after_lost_race_leaves_the_queue_sound() {
     let lock = Lock::new(());
     let held = lock.lock_blocking();
-    let mut a = task::spawn(lock.lock().timeout(Duration::from_millis(10)));
-    let mut b = task::spawn(lock.lock());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let mut a = spawn_pending(lock.lock().timeout(Duration::from_millis(10)));
+    let mut b = spawn_pending(lock.lock());
     drop(held);
     assert!(a.is_woken());
     let barger = lock.try_lock().expect("barging is allowed");
@@ -942,10 +826,8 @@ async fn timed_out_waiter_after_lost_race_leaves_the_queue_sound() {
 async fn notified_timed_waiter_dropped_at_deadline_passes_the_wakeup_on() {
     let lock = Lock::new(());
     let held = lock.lock_blocking();
-    let mut a = task::spawn(lock.lock().timeout(Duration::from_millis(10)));
-    let mut b = task::spawn(lock.lock());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let a = spawn_pending(lock.lock().timeout(Duration::from_millis(10)));
+    let mut b = spawn_pending(lock.lock());
     tokio::time::advance(Duration::from_millis(20)).await;
     drop(held);
     drop(a);
@@ -959,8 +841,7 @@ async fn notified_timed_waiter_dropped_at_deadline_passes_the_wakeup_on() {
 async fn timed_waiter_woken_at_its_deadline_takes_the_lock() {
     let lock = Lock::new(());
     let held = lock.lock_blocking();
-    let mut a = task::spawn(lock.lock().timeout(Duration::from_millis(10)));
-    assert_pending!(a.poll());
+    let mut a = spawn_pending(lock.lock().timeout(Duration::from_millis(10)));
     tokio::time::advance(Duration::from_millis(20)).await;
     drop(held);
     let g = assert_ready!(a.poll());
@@ -975,17 +856,8 @@ async fn timed_waiter_woken_at_its_deadline_takes_the_lock() {
 #[tokio::test(start_paused = true)]
 async fn reserving_waiter_that_times_out_gives_the_reservation_up() {
     let lock = Lock::new(());
-    let held = lock.try_lock().unwrap();
-    let mut a = task::spawn(lock.lock().timeout(Duration::from_millis(50)));
-    assert_pending!(a.poll());
-    // Real time (the reservation threshold uses `Instant`), not a sync.
-    thread::sleep(Duration::from_millis(3));
-    drop(held);
-    assert!(a.is_woken());
-    let barger = lock.try_lock().expect("no reservation yet");
-    assert_pending!(a.poll()); // loses, and (barged for > 1 ms) reserves
-    let mut b = task::spawn(lock.lock());
-    assert_pending!(b.poll());
+    let (mut a, barger) = barged_waiter(&lock, lock.lock().timeout(Duration::from_millis(50)));
+    let mut b = spawn_pending(lock.lock());
     tokio::time::advance(Duration::from_millis(60)).await;
     assert!(
         assert_ready!(a.poll()).is_none(),
@@ -1057,8 +929,7 @@ async fn lock_future_dropped_by_select_loses_nothing() {
             _ = lock.lock() => panic!("acquired a held lock"),
             () = std::future::ready(()) => {}
         }
-        let mut b = task::spawn(lock.lock());
-        assert_pending!(b.poll());
+        let mut b = spawn_pending(lock.lock());
         drop(held);
         assert!(b.is_woken());
         drop(assert_ready!(b.poll()));
@@ -1075,8 +946,7 @@ async fn lock_future_dropped_by_select_loses_nothing() {
 fn task_and_blocked_thread_are_woken_in_turn() {
     let lock = Arc::new(Lock::new(Vec::new()));
     let held = lock.lock_blocking();
-    let mut task_a = task::spawn(lock.lock());
-    assert_pending!(task_a.poll());
+    let mut task_a = spawn_pending(lock.lock());
     let l = Arc::clone(&lock);
     let thread_b = spawn_thread(move || l.lock_blocking().push("thread"));
     let_thread_block();
@@ -1120,9 +990,7 @@ async fn blocked_thread_and_task_are_woken_in_turn() {
         tokio::task::yield_now().await;
         drop(held);
         task_b.await.unwrap();
-        tokio::task::spawn_blocking(move || thread_a.join())
-            .await
-            .unwrap();
+        thread_a.join_async().await;
         let v = lock.lock().await;
         assert_eq!(v.len(), 2);
         assert!(v.contains(&"thread") && v.contains(&"task"));
@@ -1159,10 +1027,7 @@ async fn lock_blocking_on_a_multi_thread_worker() {
 
 #[test]
 fn lock_blocking_in_current_thread_runtime() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let lock = Lock::new(0);
     rt.block_on(async {
         // Uncontended: fine anywhere.
@@ -1174,11 +1039,7 @@ fn lock_blocking_in_current_thread_runtime() {
         let held = lock.lock().await;
         let r = panic::catch_unwind(AssertUnwindSafe(|| drop(lock.lock_blocking())));
         let msg = r.expect_err("contended lock_blocking in a current-thread runtime");
-        let msg = msg
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| msg.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let msg = panic_message(&*msg);
         assert!(msg.contains("multi-thread"), "unexpected panic: {msg}");
         assert!(lock.is_locked());
         drop(held);
@@ -1221,9 +1082,7 @@ async fn convoy_of_threads_and_tasks_drains() {
         for t in tasks {
             t.await.unwrap();
         }
-        tokio::task::spawn_blocking(move || joiners.into_iter().for_each(Joiner::join))
-            .await
-            .unwrap();
+        join_threads(joiners).await;
         assert_eq!(done.load(Ordering::SeqCst), 8);
         assert_eq!(*lock.lock().await, 8);
     })

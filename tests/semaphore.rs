@@ -6,95 +6,24 @@
 //!
 //! Every test that waits has a deadline ([`DEADLINE`]).
 
-use std::future::Future;
+mod common;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::futures::AcquireFuture;
 use amphi::{BoundedSemaphore, Semaphore, SemaphorePermit};
+use common::{
+    DEADLINE, Holders, Joiner, SHORT, SLACK, assert_times_out, assert_times_out_async,
+    current_thread_runtime, join_threads, let_thread_block, spawn_pending, spawn_thread,
+    wait_until, within,
+};
 use tokio_test::task::{self, Spawn};
 use tokio_test::{assert_pending, assert_ready};
-
-const DEADLINE: Duration = Duration::from_secs(10);
-const SHORT: Duration = Duration::from_millis(50);
-const SLACK: Duration = Duration::from_secs(3);
-
-/// A thread whose result is collected with a deadline.
-struct Joiner<T> {
-    rx: mpsc::Receiver<thread::Result<T>>,
-    done: Arc<AtomicBool>,
-}
-
-impl<T> Joiner<T> {
-    #[track_caller]
-    fn join(self) -> T {
-        match self.rx.recv_timeout(DEADLINE) {
-            Ok(Ok(v)) => v,
-            Ok(Err(p)) => panic::resume_unwind(p),
-            Err(_) => panic!("thread did not finish within {DEADLINE:?} (lost wake-up?)"),
-        }
-    }
-
-    fn finished(&self) -> bool {
-        self.done.load(Ordering::SeqCst)
-    }
-}
-
-fn spawn_thread<T, F>(f: F) -> Joiner<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel();
-    let done = Arc::new(AtomicBool::new(false));
-    let d = Arc::clone(&done);
-    thread::spawn(move || {
-        let r = panic::catch_unwind(AssertUnwindSafe(f));
-        d.store(true, Ordering::SeqCst);
-        let _ = tx.send(r);
-    });
-    Joiner { rx, done }
-}
-
-async fn within<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(DEADLINE, f)
-        .await
-        .expect("did not finish within the deadline (lost wake-up?)")
-}
-
-/// Gives a just-started thread time to reach its blocking wait (amphi has no
-/// public waiter count to poll instead).
-fn let_thread_block() {
-    thread::sleep(Duration::from_millis(50));
-}
-
-/// Waits (with the deadline) until `f` holds.
-#[track_caller]
-fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-#[track_caller]
-fn assert_elapsed_about(start: Instant, timeout: Duration) {
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed >= timeout,
-        "returned after {elapsed:?} < {timeout:?}"
-    );
-    assert!(
-        elapsed < timeout + SLACK,
-        "returned after {elapsed:?}, far past {timeout:?}"
-    );
-}
 
 /// Polls, as an executor would, every woken and unfinished waiter until none
 /// is woken; returns the permits of those that finished.
@@ -239,31 +168,6 @@ fn new_past_max_permits_panics() {
 // Conservation of permits
 // ---------------------------------------------------------------------------
 
-/// Counts holders; fails if more than `k` hold a permit at once.
-struct Holders {
-    now: AtomicUsize,
-    max: AtomicUsize,
-    k: usize,
-}
-
-impl Holders {
-    fn new(k: usize) -> Arc<Self> {
-        Arc::new(Holders {
-            now: AtomicUsize::new(0),
-            max: AtomicUsize::new(0),
-            k,
-        })
-    }
-    fn enter(&self) {
-        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-        assert!(n <= self.k, "{n} holders of {} permits", self.k);
-        self.max.fetch_max(n, Ordering::SeqCst);
-    }
-    fn leave(&self) {
-        self.now.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn permits_conserved_threads() {
     const K: usize = 3;
@@ -281,16 +185,12 @@ fn permits_conserved_threads() {
                         2 => sem.acquire().wait_timeout(DEADLINE).expect("deadline"),
                         _ => {
                             let p = sem.acquire_arc_blocking();
-                            h.enter();
-                            thread::yield_now();
-                            h.leave();
+                            h.hold_yielding();
                             drop(p);
                             continue;
                         }
                     };
-                    h.enter();
-                    thread::yield_now();
-                    h.leave();
+                    h.hold_yielding();
                     drop(p);
                 }
             })
@@ -300,7 +200,7 @@ fn permits_conserved_threads() {
         j.join();
     }
     assert_eq!(sem.available(), K);
-    assert!(holders.max.load(Ordering::SeqCst) <= K);
+    assert!(holders.max() <= K);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,9 +215,7 @@ async fn permits_conserved_mixed_threads_and_tasks() {
             spawn_thread(move || {
                 for _ in 0..300 {
                     let _p = sem.acquire_blocking();
-                    h.enter();
-                    thread::yield_now();
-                    h.leave();
+                    h.hold_yielding();
                 }
             })
         })
@@ -334,9 +232,7 @@ async fn permits_conserved_mixed_threads_and_tasks() {
                         } else {
                             sem.acquire_arc().timeout(DEADLINE).await.expect("deadline")
                         };
-                        h.enter();
-                        tokio::task::yield_now().await;
-                        h.leave();
+                        h.hold_yielding_async().await;
                     }
                 })
             })
@@ -346,9 +242,7 @@ async fn permits_conserved_mixed_threads_and_tasks() {
         }
     })
     .await;
-    tokio::task::spawn_blocking(move || joiners.into_iter().for_each(Joiner::join))
-        .await
-        .unwrap();
+    join_threads(joiners).await;
     assert_eq!(sem.available(), K);
 }
 
@@ -359,12 +253,9 @@ async fn permits_conserved_mixed_threads_and_tasks() {
 #[test]
 fn release_n_wakes_exactly_n_tasks() {
     let sem = Semaphore::new(0);
-    let mut a = task::spawn(sem.acquire());
-    let mut b = task::spawn(sem.acquire());
-    let mut c = task::spawn(sem.acquire());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
-    assert_pending!(c.poll());
+    let mut a = spawn_pending(sem.acquire());
+    let mut b = spawn_pending(sem.acquire());
+    let mut c = spawn_pending(sem.acquire());
 
     sem.release(2);
     assert!(a.is_woken());
@@ -388,8 +279,7 @@ fn release_n_wakes_exactly_n_tasks() {
 #[test]
 fn release_n_larger_than_waiters_keeps_the_rest() {
     let sem = Semaphore::new(0);
-    let mut a = task::spawn(sem.acquire());
-    assert_pending!(a.poll());
+    let mut a = spawn_pending(sem.acquire());
     sem.release(5);
     assert!(a.is_woken());
     let p = assert_ready!(a.poll());
@@ -442,9 +332,7 @@ async fn release_n_wakes_a_thread_and_a_task() {
         assert!(!thread.finished() && !task.is_finished());
         sem.release(2);
         task.await.unwrap();
-        tokio::task::spawn_blocking(move || thread.join())
-            .await
-            .unwrap();
+        thread.join_async().await;
         assert_eq!(sem.available(), 0);
     })
     .await;
@@ -455,11 +343,8 @@ async fn release_n_wakes_a_thread_and_a_task() {
 #[test]
 fn successive_releases_reach_successive_tasks() {
     let sem = Semaphore::new(0);
-    let mut waiters: Vec<_> = (0..3).map(|_| task::spawn(sem.acquire())).collect();
+    let mut waiters: Vec<_> = (0..3).map(|_| spawn_pending(sem.acquire())).collect();
     let mut done = [false; 3];
-    for w in &mut waiters {
-        assert_pending!(w.poll());
-    }
     sem.release(1);
     sem.release(1);
     let permits = run_woken(&mut waiters, &mut done);
@@ -478,11 +363,8 @@ fn successive_permit_drops_reach_successive_tasks() {
     let sem = Semaphore::new(2);
     let p1 = sem.acquire_blocking();
     let p2 = sem.acquire_blocking();
-    let mut waiters: Vec<_> = (0..2).map(|_| task::spawn(sem.acquire())).collect();
+    let mut waiters: Vec<_> = (0..2).map(|_| spawn_pending(sem.acquire())).collect();
     let mut done = [false; 2];
-    for w in &mut waiters {
-        assert_pending!(w.poll());
-    }
     drop(p1);
     drop(p2);
     let permits = run_woken(&mut waiters, &mut done);
@@ -494,31 +376,43 @@ fn successive_permit_drops_reach_successive_tasks() {
     );
 }
 
+/// `n` threads that block in `acquire_blocking` (and forget the permit they
+/// get), given the time to block.
+fn spawn_blocked_acquirers(sem: &Arc<Semaphore>, n: usize) -> Vec<Joiner<()>> {
+    let joiners = (0..n)
+        .map(|_| {
+            let sem = Arc::clone(sem);
+            spawn_thread(move || sem.acquire_blocking().forget())
+        })
+        .collect();
+    let_thread_block();
+    joiners
+}
+
+/// Joins threads that must all have got a permit: one still blocked after
+/// two seconds lost its wake-up. `context` prefixes the failure message.
+#[track_caller]
+fn join_acquirers(joiners: Vec<Joiner<()>>, sem: &Semaphore, context: &str) {
+    for j in joiners {
+        j.join_timeout(Duration::from_secs(2)).unwrap_or_else(|| {
+            panic!(
+                "{context}a thread stayed blocked with {} permit(s) free",
+                sem.available()
+            )
+        });
+    }
+}
+
 /// Two `release(1)` calls in a row while two threads are blocked: both
 /// threads must get a permit.
 #[test]
 fn successive_releases_reach_successive_threads() {
     for round in 0..20 {
         let sem = Arc::new(Semaphore::new(0));
-        let joiners: Vec<_> = (0..2)
-            .map(|_| {
-                let sem = Arc::clone(&sem);
-                spawn_thread(move || sem.acquire_blocking().forget())
-            })
-            .collect();
-        let_thread_block();
+        let joiners = spawn_blocked_acquirers(&sem, 2);
         sem.release(1);
         sem.release(1);
-        for j in joiners {
-            j.rx.recv_timeout(Duration::from_secs(2))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "round {round}: a thread stayed blocked with {} permit(s) free",
-                        sem.available()
-                    )
-                })
-                .unwrap();
-        }
+        join_acquirers(joiners, &sem, &format!("round {round}: "));
         assert_eq!(sem.available(), 0);
     }
 }
@@ -535,8 +429,7 @@ fn successive_releases_reach_a_thread_then_a_task() {
         let s = Arc::clone(&sem);
         let thread = spawn_thread(move || s.acquire_blocking().forget());
         let_thread_block();
-        let mut t = task::spawn(sem.acquire());
-        assert_pending!(t.poll());
+        let mut t = spawn_pending(sem.acquire());
         sem.release(1);
         sem.release(1);
         thread.join();
@@ -557,25 +450,10 @@ fn successive_permit_drops_reach_successive_threads() {
         let sem = Arc::new(Semaphore::new(2));
         let p1 = sem.acquire_arc_blocking();
         let p2 = sem.acquire_arc_blocking();
-        let joiners: Vec<_> = (0..2)
-            .map(|_| {
-                let sem = Arc::clone(&sem);
-                spawn_thread(move || sem.acquire_blocking().forget())
-            })
-            .collect();
-        let_thread_block();
+        let joiners = spawn_blocked_acquirers(&sem, 2);
         drop(p1);
         drop(p2);
-        for j in joiners {
-            j.rx.recv_timeout(Duration::from_secs(2))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "round {round}: a thread stayed blocked with {} permit(s) free",
-                        sem.available()
-                    )
-                })
-                .unwrap();
-        }
+        join_acquirers(joiners, &sem, &format!("round {round}: "));
         assert_eq!(sem.available(), 0);
     }
 }
@@ -589,12 +467,9 @@ fn successive_permit_drops_reach_successive_threads() {
 #[test]
 fn dropped_woken_acquire_passes_the_permit_on() {
     let sem = Semaphore::new(0);
-    let mut a = task::spawn(sem.acquire());
-    let mut b = task::spawn(sem.acquire());
-    let mut c = task::spawn(sem.acquire());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
-    assert_pending!(c.poll());
+    let a = spawn_pending(sem.acquire());
+    let mut b = spawn_pending(sem.acquire());
+    let mut c = spawn_pending(sem.acquire());
     sem.release(1);
     assert!(a.is_woken());
     assert!(!b.is_woken());
@@ -614,10 +489,8 @@ fn dropped_woken_acquire_passes_the_permit_on() {
 #[test]
 fn dropped_woken_arc_acquire_passes_the_permit_on() {
     let sem = Arc::new(Semaphore::new(0));
-    let mut a = task::spawn(sem.acquire_arc());
-    let mut b = task::spawn(sem.acquire_arc());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let a = spawn_pending(sem.acquire_arc());
+    let mut b = spawn_pending(sem.acquire_arc());
     sem.release(1);
     drop(a);
     assert!(b.is_woken());
@@ -631,10 +504,7 @@ fn dropped_woken_arc_acquire_passes_the_permit_on() {
 #[test]
 fn two_dropped_woken_acquires_pass_two_permits_on() {
     let sem = Semaphore::new(0);
-    let mut w: Vec<_> = (0..4).map(|_| task::spawn(sem.acquire())).collect();
-    for x in &mut w {
-        assert_pending!(x.poll());
-    }
+    let mut w: Vec<_> = (0..4).map(|_| spawn_pending(sem.acquire())).collect();
     sem.release(2);
     assert!(w[0].is_woken() && w[1].is_woken());
     let mut rest = w.split_off(2);
@@ -657,10 +527,7 @@ fn two_dropped_woken_acquires_pass_two_permits_on() {
 #[test]
 fn two_dropped_woken_acquires_wake_two_others_at_once() {
     let sem = Semaphore::new(0);
-    let mut w: Vec<_> = (0..4).map(|_| task::spawn(sem.acquire())).collect();
-    for x in &mut w {
-        assert_pending!(x.poll());
-    }
+    let mut w: Vec<_> = (0..4).map(|_| spawn_pending(sem.acquire())).collect();
     sem.release(2);
     let rest = w.split_off(2);
     drop(w);
@@ -676,29 +543,11 @@ fn two_dropped_woken_acquires_wake_two_others_at_once() {
 #[test]
 fn two_dropped_woken_acquires_pass_two_permits_to_threads() {
     let sem = Arc::new(Semaphore::new(0));
-    let mut w: Vec<_> = (0..2).map(|_| task::spawn(sem.acquire())).collect();
-    for x in &mut w {
-        assert_pending!(x.poll());
-    }
-    let joiners: Vec<_> = (0..2)
-        .map(|_| {
-            let sem = Arc::clone(&sem);
-            spawn_thread(move || sem.acquire_blocking().forget())
-        })
-        .collect();
-    let_thread_block();
+    let w: Vec<_> = (0..2).map(|_| spawn_pending(sem.acquire())).collect();
+    let joiners = spawn_blocked_acquirers(&sem, 2);
     sem.release(2);
     drop(w);
-    for j in joiners {
-        j.rx.recv_timeout(Duration::from_secs(2))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "a thread stayed blocked with {} permit(s) free",
-                    sem.available()
-                )
-            })
-            .unwrap();
-    }
+    join_acquirers(joiners, &sem, "");
     assert_eq!(sem.available(), 0);
 }
 
@@ -706,8 +555,7 @@ fn two_dropped_woken_acquires_pass_two_permits_to_threads() {
 #[test]
 fn dropped_woken_task_passes_the_permit_to_a_thread() {
     let sem = Arc::new(Semaphore::new(0));
-    let mut a = task::spawn(sem.acquire());
-    assert_pending!(a.poll());
+    let a = spawn_pending(sem.acquire());
     let s = Arc::clone(&sem);
     let thread = spawn_thread(move || s.acquire_blocking().forget());
     let_thread_block();
@@ -720,8 +568,7 @@ fn dropped_woken_task_passes_the_permit_to_a_thread() {
 #[test]
 fn dropped_pending_acquire_leaves_no_trace() {
     let sem = Semaphore::new(0);
-    let mut a = task::spawn(sem.acquire());
-    assert_pending!(a.poll());
+    let a = spawn_pending(sem.acquire());
     drop(a);
     sem.release(1);
     assert_eq!(sem.available(), 1);
@@ -743,8 +590,7 @@ async fn acquire_dropped_by_select_loses_nothing() {
             _ = sem.acquire() => panic!("acquired without a permit"),
             () = std::future::ready(()) => {}
         }
-        let mut b = task::spawn(sem.acquire());
-        assert_pending!(b.poll());
+        let mut b = spawn_pending(sem.acquire());
         sem.release(1);
         assert!(b.is_woken());
         assert_ready!(b.poll()).forget();
@@ -758,10 +604,8 @@ async fn acquire_dropped_by_select_loses_nothing() {
 #[tokio::test(start_paused = true)]
 async fn timed_out_acquire_after_lost_race_leaves_the_queue_sound() {
     let sem = Semaphore::new(0);
-    let mut a = task::spawn(sem.acquire().timeout(Duration::from_millis(10)));
-    let mut b = task::spawn(sem.acquire());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let mut a = spawn_pending(sem.acquire().timeout(Duration::from_millis(10)));
+    let mut b = spawn_pending(sem.acquire());
     sem.release(1);
     assert!(a.is_woken());
     let barger = sem.try_acquire().expect("barging is allowed");
@@ -777,10 +621,8 @@ async fn timed_out_acquire_after_lost_race_leaves_the_queue_sound() {
 #[tokio::test(start_paused = true)]
 async fn woken_timed_acquire_dropped_at_deadline_passes_the_permit_on() {
     let sem = Semaphore::new(0);
-    let mut a = task::spawn(sem.acquire().timeout(Duration::from_millis(10)));
-    let mut b = task::spawn(sem.acquire());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let a = spawn_pending(sem.acquire().timeout(Duration::from_millis(10)));
+    let mut b = spawn_pending(sem.acquire());
     tokio::time::advance(Duration::from_millis(20)).await;
     sem.release(1);
     drop(a);
@@ -797,15 +639,9 @@ fn blocking_timeout_expires_and_semaphore_stays_usable() {
     let sem = Arc::new(Semaphore::new(1));
     let held = sem.acquire_blocking();
 
-    let start = Instant::now();
-    assert!(sem.acquire().wait_timeout(SHORT).is_none());
-    assert_elapsed_about(start, SHORT);
-    let start = Instant::now();
-    assert!(sem.acquire().wait_deadline(start + SHORT).is_none());
-    assert_elapsed_about(start, SHORT);
-    let start = Instant::now();
-    assert!(sem.acquire_arc().wait_timeout(SHORT).is_none());
-    assert_elapsed_about(start, SHORT);
+    assert_times_out(SHORT, |_| sem.acquire().wait_timeout(SHORT));
+    assert_times_out(SHORT, |start| sem.acquire().wait_deadline(start + SHORT));
+    assert_times_out(SHORT, |_| sem.acquire_arc().wait_timeout(SHORT));
 
     assert_eq!(sem.available(), 0);
     drop(held);
@@ -821,15 +657,9 @@ async fn async_timeout_expires_and_semaphore_stays_usable() {
         let sem = Arc::new(Semaphore::new(1));
         let held = sem.acquire().await;
 
-        let start = Instant::now();
-        assert!(sem.acquire().timeout(SHORT).await.is_none());
-        assert_elapsed_about(start, SHORT);
-        let start = Instant::now();
-        assert!(sem.acquire().timeout_at(start + SHORT).await.is_none());
-        assert_elapsed_about(start, SHORT);
-        let start = Instant::now();
-        assert!(sem.acquire_arc().timeout(SHORT).await.is_none());
-        assert_elapsed_about(start, SHORT);
+        assert_times_out_async(SHORT, |_| sem.acquire().timeout(SHORT)).await;
+        assert_times_out_async(SHORT, |start| sem.acquire().timeout_at(start + SHORT)).await;
+        assert_times_out_async(SHORT, |_| sem.acquire_arc().timeout(SHORT)).await;
 
         drop(held);
         assert!(sem.acquire().timeout(SHORT).await.is_some());
@@ -867,10 +697,7 @@ fn huge_timeouts_mean_forever() {
             .expect("no timeout")
             .forget()
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let s = Arc::clone(&sem);
     let task = rt.spawn(async move {
         s.acquire()
@@ -904,8 +731,7 @@ fn blocking_timeout_of_one_waiter_does_not_strand_another() {
 async fn async_timeout_of_one_waiter_does_not_strand_another() {
     within(async {
         let sem = Semaphore::new(0);
-        let mut patient = task::spawn(sem.acquire());
-        assert_pending!(patient.poll());
+        let mut patient = spawn_pending(sem.acquire());
         assert!(sem.acquire().timeout(SHORT).await.is_none());
         assert!(!patient.is_woken());
         sem.release(1);
@@ -918,10 +744,7 @@ async fn async_timeout_of_one_waiter_does_not_strand_another() {
 
 #[test]
 fn acquire_blocking_on_current_thread_runtime_panics_when_it_must_wait() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let sem = Semaphore::new(1);
     rt.block_on(async {
         let p = sem.acquire_blocking(); // free: fine
@@ -1006,10 +829,8 @@ fn bounded_release_wakes_waiters_and_over_release_wakes_none() {
     let sem = BoundedSemaphore::new(2);
     sem.acquire_blocking().forget();
     sem.acquire_blocking().forget();
-    let mut a = task::spawn(sem.acquire());
-    let mut b = task::spawn(sem.acquire());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let mut a = spawn_pending(sem.acquire());
+    let mut b = spawn_pending(sem.acquire());
 
     let err = sem.release(3).unwrap_err();
     assert_eq!((err.requested, err.available, err.bound), (3, 0, 2));
@@ -1061,9 +882,7 @@ fn python_semantics() {
     let t = Semaphore::new(0);
     assert!(t.acquire().wait_timeout(Duration::ZERO).is_none());
     assert!(t.try_acquire().is_none());
-    let start = Instant::now();
-    assert!(t.acquire().wait_timeout(SHORT).is_none());
-    assert_elapsed_about(start, SHORT);
+    assert_times_out(SHORT, |_| t.acquire().wait_timeout(SHORT));
     // Deviation, documented: Python's release(0) raises ValueError ("n must
     // be one or more"); amphi's does nothing.
     t.release(0);

@@ -6,57 +6,19 @@
 //!
 //! Sized to finish in a few seconds in a debug build on two cores.
 
-use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use amphi::{Lock, Semaphore};
+use common::{Holders, Joiner, join_threads_within, spawn_thread, within_for};
+use tokio::task::JoinHandle;
 
+/// The stress runs are long: a looser deadline than the other tests'.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Joiner<T> {
-    rx: mpsc::Receiver<thread::Result<T>>,
-}
-
-impl<T> Joiner<T> {
-    #[track_caller]
-    fn join(self) -> T {
-        match self.rx.recv_timeout(DEADLINE) {
-            Ok(Ok(v)) => v,
-            Ok(Err(p)) => panic::resume_unwind(p),
-            Err(_) => panic!("thread did not finish within {DEADLINE:?} (lost wake-up?)"),
-        }
-    }
-}
-
-fn spawn_thread<T, F>(f: F) -> Joiner<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    Joiner { rx }
-}
-
-async fn within<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(DEADLINE, f)
-        .await
-        .expect("did not finish within the deadline (lost wake-up?)")
-}
-
-/// Joins plain threads from async code without blocking a worker.
-async fn join_threads(joiners: Vec<Joiner<()>>) {
-    tokio::task::spawn_blocking(move || joiners.into_iter().for_each(Joiner::join))
-        .await
-        .unwrap();
-}
 
 /// A tiny xorshift, so that each worker varies its moves without a crate.
 struct Rng(u64);
@@ -95,6 +57,17 @@ impl Counted {
     }
 }
 
+/// Awaits the tasks, then joins the threads, all with the deadline.
+async fn run_to_the_end(tasks: Vec<JoinHandle<()>>, threads: Vec<Joiner<()>>) {
+    within_for(DEADLINE, async {
+        for t in tasks {
+            t.await.expect("task panicked");
+        }
+    })
+    .await;
+    join_threads_within(DEADLINE, threads).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_hammered_by_threads_and_tasks() {
     const ITERS: usize = 2000;
@@ -117,48 +90,42 @@ async fn lock_hammered_by_threads_and_tasks() {
             }
         }));
     }
-    within(async {
-        let mut tasks = Vec::new();
-        for t in 0..4 {
-            let c = Arc::clone(&c);
-            tasks.push(tokio::spawn(async move {
-                for i in 0..ITERS {
-                    let mut g = match (t + i) % 3 {
-                        0 => c.value.lock().await,
-                        1 => c.value.lock().timeout(DEADLINE).await.expect("deadline"),
-                        _ => match c.value.try_lock() {
-                            Some(g) => g,
-                            None => c.value.lock().await,
-                        },
-                    };
-                    c.enter();
-                    let v = *g;
-                    c.leave();
-                    // Held across a yield: the others must queue up.
-                    tokio::task::yield_now().await;
-                    c.enter();
-                    *g = v + 1;
-                    c.leave();
-                }
-            }));
-        }
-        {
-            let c = Arc::clone(&c);
-            tasks.push(tokio::task::spawn_blocking(move || {
-                for _ in 0..ITERS {
-                    let mut g = c.value.lock_blocking();
-                    c.enter();
-                    *g += 1;
-                    c.leave();
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.expect("task panicked");
-        }
-    })
-    .await;
-    within(join_threads(joiners)).await;
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let c = Arc::clone(&c);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..ITERS {
+                let mut g = match (t + i) % 3 {
+                    0 => c.value.lock().await,
+                    1 => c.value.lock().timeout(DEADLINE).await.expect("deadline"),
+                    _ => match c.value.try_lock() {
+                        Some(g) => g,
+                        None => c.value.lock().await,
+                    },
+                };
+                c.enter();
+                let v = *g;
+                c.leave();
+                // Held across a yield: the others must queue up.
+                tokio::task::yield_now().await;
+                c.enter();
+                *g = v + 1;
+                c.leave();
+            }
+        }));
+    }
+    {
+        let c = Arc::clone(&c);
+        tasks.push(tokio::task::spawn_blocking(move || {
+            for _ in 0..ITERS {
+                let mut g = c.value.lock_blocking();
+                c.enter();
+                *g += 1;
+                c.leave();
+            }
+        }));
+    }
+    run_to_the_end(tasks, joiners).await;
     assert_eq!(*c.value.lock().await, (8 * ITERS) as u64);
     assert!(!c.value.is_locked());
 }
@@ -190,42 +157,36 @@ async fn lock_with_cancellation_storm() {
             }
         }));
     }
-    within(async {
-        let mut tasks = Vec::new();
-        for t in 0..4 {
-            let c = Arc::clone(&c);
-            let s = Arc::clone(&successes);
-            tasks.push(tokio::spawn(async move {
-                let mut rng = Rng::new(100 + t);
-                for _ in 0..ITERS {
-                    let got = match rng.below(3) {
-                        0 => c.value.lock().timeout(Duration::from_millis(1)).await,
-                        1 => tokio::select! {
-                            g = c.value.lock() => Some(g),
-                            () = tokio::task::yield_now() => None,
-                        },
-                        _ => c.value.lock().timeout(Duration::ZERO).await,
-                    };
-                    if let Some(mut g) = got {
-                        c.enter();
-                        let v = *g;
-                        c.leave();
-                        tokio::task::yield_now().await;
-                        tokio::task::yield_now().await;
-                        c.enter();
-                        *g = v + 1;
-                        c.leave();
-                        s.fetch_add(1, Ordering::Relaxed);
-                    }
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let c = Arc::clone(&c);
+        let s = Arc::clone(&successes);
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(100 + t);
+            for _ in 0..ITERS {
+                let got = match rng.below(3) {
+                    0 => c.value.lock().timeout(Duration::from_millis(1)).await,
+                    1 => tokio::select! {
+                        g = c.value.lock() => Some(g),
+                        () = tokio::task::yield_now() => None,
+                    },
+                    _ => c.value.lock().timeout(Duration::ZERO).await,
+                };
+                if let Some(mut g) = got {
+                    c.enter();
+                    let v = *g;
+                    c.leave();
+                    tokio::task::yield_now().await;
+                    tokio::task::yield_now().await;
+                    c.enter();
+                    *g = v + 1;
+                    c.leave();
+                    s.fetch_add(1, Ordering::Relaxed);
                 }
-            }));
-        }
-        for t in tasks {
-            t.await.expect("task panicked");
-        }
-    })
-    .await;
-    within(join_threads(joiners)).await;
+            }
+        }));
+    }
+    run_to_the_end(tasks, joiners).await;
     let n = successes.load(Ordering::SeqCst);
     assert!(n > 0);
     assert_eq!(*c.value.lock().await, n as u64);
@@ -242,34 +203,9 @@ async fn lock_with_cancellation_storm() {
         .await
         .unwrap();
     drop(g);
-    within(task).await.unwrap();
-    within(join_threads(vec![thread])).await;
+    within_for(DEADLINE, task).await.unwrap();
+    join_threads_within(DEADLINE, vec![thread]).await;
     assert_eq!(*c.value.lock().await, n as u64 + 2);
-}
-
-/// Counts permit holders; fails if more than `k` hold at once.
-struct Holders {
-    now: AtomicUsize,
-    max: AtomicUsize,
-    k: usize,
-}
-
-impl Holders {
-    fn new(k: usize) -> Arc<Self> {
-        Arc::new(Holders {
-            now: AtomicUsize::new(0),
-            max: AtomicUsize::new(0),
-            k,
-        })
-    }
-    fn enter(&self) {
-        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-        assert!(n <= self.k, "{n} holders of {} permits", self.k);
-        self.max.fetch_max(n, Ordering::SeqCst);
-    }
-    fn leave(&self) {
-        self.now.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,40 +228,30 @@ async fn semaphore_hammered_by_threads_and_tasks() {
                         None => sem.acquire().wait(),
                     },
                 };
-                h.enter();
-                thread::yield_now();
-                h.leave();
+                h.hold_yielding();
                 drop(p);
             }
         }));
     }
-    within(async {
-        let mut tasks = Vec::new();
-        for t in 0..5 {
-            let sem = Arc::clone(&sem);
-            let h = Arc::clone(&h);
-            tasks.push(tokio::spawn(async move {
-                for i in 0..ITERS {
-                    let p = if (t + i) % 2 == 0 {
-                        sem.acquire_arc().await
-                    } else {
-                        sem.acquire_arc().timeout(DEADLINE).await.expect("deadline")
-                    };
-                    h.enter();
-                    tokio::task::yield_now().await;
-                    h.leave();
-                    drop(p);
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.expect("task panicked");
-        }
-    })
-    .await;
-    within(join_threads(joiners)).await;
+    let mut tasks = Vec::new();
+    for t in 0..5 {
+        let sem = Arc::clone(&sem);
+        let h = Arc::clone(&h);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..ITERS {
+                let p = if (t + i) % 2 == 0 {
+                    sem.acquire_arc().await
+                } else {
+                    sem.acquire_arc().timeout(DEADLINE).await.expect("deadline")
+                };
+                h.hold_yielding_async().await;
+                drop(p);
+            }
+        }));
+    }
+    run_to_the_end(tasks, joiners).await;
     assert_eq!(sem.available(), K);
-    let max = h.max.load(Ordering::SeqCst);
+    let max = h.max();
     assert!(max <= K);
     assert!(max > 1, "never more than one holder of {K} permits");
 }
@@ -354,38 +280,32 @@ async fn semaphore_with_cancellation_storm() {
             }
         }));
     }
-    within(async {
-        let mut tasks = Vec::new();
-        for t in 0..4 {
-            let sem = Arc::clone(&sem);
-            let h = Arc::clone(&h);
-            tasks.push(tokio::spawn(async move {
-                let mut rng = Rng::new(100 + t);
-                for _ in 0..ITERS {
-                    let got = match rng.below(3) {
-                        0 => sem.acquire().timeout(Duration::from_millis(1)).await,
-                        1 => tokio::select! {
-                            p = sem.acquire() => Some(p),
-                            () = tokio::task::yield_now() => None,
-                        },
-                        _ => sem.acquire().timeout(Duration::ZERO).await,
-                    };
-                    if let Some(p) = got {
-                        h.enter();
-                        tokio::task::yield_now().await;
-                        tokio::task::yield_now().await;
-                        h.leave();
-                        drop(p);
-                    }
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let sem = Arc::clone(&sem);
+        let h = Arc::clone(&h);
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(100 + t);
+            for _ in 0..ITERS {
+                let got = match rng.below(3) {
+                    0 => sem.acquire().timeout(Duration::from_millis(1)).await,
+                    1 => tokio::select! {
+                        p = sem.acquire() => Some(p),
+                        () = tokio::task::yield_now() => None,
+                    },
+                    _ => sem.acquire().timeout(Duration::ZERO).await,
+                };
+                if let Some(p) = got {
+                    h.enter();
+                    tokio::task::yield_now().await;
+                    tokio::task::yield_now().await;
+                    h.leave();
+                    drop(p);
                 }
-            }));
-        }
-        for t in tasks {
-            t.await.expect("task panicked");
-        }
-    })
-    .await;
-    within(join_threads(joiners)).await;
+            }
+        }));
+    }
+    run_to_the_end(tasks, joiners).await;
     assert_eq!(sem.available(), K);
 
     // Nothing stale: with every permit taken, a release of all of them lets
@@ -402,7 +322,7 @@ async fn semaphore_with_cancellation_storm() {
     held.into_iter().for_each(amphi::SemaphorePermitArc::forget);
     sem.release(K);
     for t in tasks {
-        within(t).await.unwrap();
+        within_for(DEADLINE, t).await.unwrap();
     }
     assert_eq!(sem.available(), 0);
 }

@@ -10,6 +10,8 @@
 //! documented promises that the code does not keep today, so they fail as
 //! tests instead of breaking the build of every other test.
 
+mod common;
+
 use std::cell::Cell;
 use std::fmt::{Debug, Display};
 use std::future::Future;
@@ -25,6 +27,7 @@ use amphi::{
     BoundedSemaphore, Condition, Event, Lock, LockGuard, LockGuardArc, OverRelease, Relock,
     Semaphore, SemaphorePermit, SemaphorePermitArc,
 };
+use common::within;
 use static_assertions::{assert_impl_all, assert_not_impl_any};
 
 /// Sync but not Send.
@@ -233,10 +236,7 @@ async fn borrowed_guards_across_await_keep_futures_send() {
         drop(permit);
         ev.wait().timeout(Duration::from_millis(1)).await
     }));
-    let set = tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap();
+    let set = within(task).await.unwrap();
     assert!(!set);
     assert_eq!(*state.0.lock().await, 1);
 }
@@ -262,10 +262,7 @@ async fn owned_guards_permits_and_futures_are_static_and_send() {
         assert!(timed_out);
         (g, permit)
     });
-    let (g, permit) = tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap();
+    let (g, permit) = within(task).await.unwrap();
     assert_eq!(*g, 1);
     assert_eq!(sem.available(), 0);
 
