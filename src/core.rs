@@ -272,6 +272,8 @@ pub struct Waiting {
     counted: bool,
     reserved: bool,
     since: Option<Instant>,
+    /// Wake-ups after which the resource was already gone.
+    barged: u32,
     listener: Option<EventListener>,
 }
 
@@ -282,6 +284,7 @@ impl Waiting {
             counted: false,
             reserved: false,
             since: None,
+            barged: 0,
             listener: None,
         }
     }
@@ -322,7 +325,8 @@ impl Waiting {
                 Poll::Ready(Wake::Woken) => {
                     // Woken, and about to compete again: if we have been
                     // barged for too long, reserve the resource.
-                    if self.since.is_some_and(|t| t.elapsed() >= FAIR_AFTER) && a.reserve() {
+                    self.barged += 1;
+                    if self.starved() && a.reserve() {
                         self.reserved = true;
                     }
                 }
@@ -331,11 +335,25 @@ impl Waiting {
         }
     }
 
+    /// Whether this waiter has waited long enough to reserve.
+    #[cfg(not(loom))]
+    fn starved(&self) -> bool {
+        self.since.is_some_and(|t| t.elapsed() >= FAIR_AFTER)
+    }
+
+    /// Under loom, time is not part of the model: a waiter reserves after
+    /// its first lost race, so the models explore the reservation too.
+    #[cfg(loom)]
+    fn starved(&self) -> bool {
+        self.barged >= 1
+    }
+
     /// Success: the count and any reservation ended with the acquire.
     fn done(&mut self) -> Poll<()> {
         self.counted = false;
         self.reserved = false;
         self.since = None;
+        self.barged = 0;
         // A wake-up that reached us while we took the resource by ourselves
         // was meant for the release we consumed: passing it on would wake
         // the next waiter for nothing and send it to the back of the queue.

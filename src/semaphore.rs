@@ -21,7 +21,9 @@ use crate::core::{
 /// to `n` waiters (Python 3.9+).
 ///
 /// **Fairness**: waiters are woken in FIFO order; a running thread or task may
-/// take a freed permit first (barging).
+/// take a freed permit first (barging). A waiter barged for more than a
+/// millisecond reserves the next permit: until it has it, nobody else takes
+/// one. So no waiter starves.
 ///
 /// # Examples
 ///
@@ -45,17 +47,22 @@ pub struct Semaphore {
     /// without relying on `SeqCst` fences (the loom model checks it).
     state: AtomicUsize,
     event: Event,
+    /// Where the waiter holding the reservation listens.
+    reserved: Event,
     /// The most permits `release` may leave: `MAX_PERMITS`, or a
     /// [`BoundedSemaphore`]'s initial value.
     bound: usize,
 }
 
-/// Bits of `Semaphore::state` that count waiters.
+/// Bits of `Semaphore::state` below the permits: the waiter count and the
+/// `RESERVED` flag.
 const WAITER_BITS: u32 = usize::BITS / 2;
 /// One waiter.
 const WAITER: usize = 1;
+/// Set while a starved waiter has reserved the next permit.
+const RESERVED: usize = 1 << (WAITER_BITS - 1);
 /// The waiter count.
-const WAITER_MASK: usize = (1 << WAITER_BITS) - 1;
+const WAITER_MASK: usize = RESERVED - 1;
 /// One permit.
 const PERMIT: usize = 1 << WAITER_BITS;
 
@@ -85,6 +92,7 @@ impl Semaphore {
             Semaphore {
                 state: AtomicUsize::new(permits * PERMIT),
                 event: Event::new(),
+                reserved: Event::new(),
                 bound: Self::MAX_PERMITS,
             }
         }
@@ -275,9 +283,7 @@ impl Semaphore {
                 Err(now) => s = now,
             }
         }
-        if s & WAITER_MASK != 0 {
-            self.notify(n);
-        }
+        self.wake(s, n);
         Ok(())
     }
 
@@ -300,8 +306,8 @@ impl Semaphore {
     fn give_back(&self) {
         if self.bound == Self::MAX_PERMITS {
             let prev = self.state.fetch_add(PERMIT, Ordering::AcqRel);
-            if prev & WAITER_MASK != 0 {
-                self.notify(1);
+            if prev & (WAITER_MASK | RESERVED) != 0 {
+                self.wake(prev, 1);
             }
         } else {
             // A bounded semaphore that is already full (after a manual
@@ -310,11 +316,27 @@ impl Semaphore {
         }
     }
 
-    /// Wakes `n` more waiters: additional notifications, since `n` new
-    /// permits exist whatever wake-ups are still on their way.
+    /// After `n` permits were added to a state that was `prev`: wakes the
+    /// reserving waiter if there is one (the others wait for it to claim),
+    /// else `n` more waiters. Additional notifications: `n` new permits
+    /// exist, whatever wake-ups are still on their way.
     #[cold]
-    fn notify(&self, n: usize) {
-        self.event.notify(n.additional());
+    fn wake(&self, prev: usize, n: usize) {
+        if prev & RESERVED != 0 {
+            self.reserved.notify(1);
+        } else if prev & WAITER_MASK != 0 {
+            self.event.notify(n.additional());
+        }
+    }
+
+    /// Wakes the ordinary waiters for the permits in `state`, which may have
+    /// been released while a reservation kept them asleep.
+    fn wake_after_reservation(&self, state: usize) {
+        let free = state / PERMIT;
+        let waiting = state & WAITER_MASK;
+        if free > 0 && waiting > 0 {
+            self.event.notify(free.min(waiting).additional());
+        }
     }
 }
 
@@ -327,7 +349,7 @@ impl Acquire for Semaphore {
     fn try_acquire(&self, counted: bool) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s < PERMIT {
+            if s < PERMIT || s & RESERVED != 0 {
                 return false;
             }
             let new = s - PERMIT - if counted { WAITER } else { 0 };
@@ -344,7 +366,7 @@ impl Acquire for Semaphore {
     fn count_waiter(&self) {
         let prev = self.state.fetch_add(WAITER, Ordering::AcqRel);
         if prev & WAITER_MASK == WAITER_MASK {
-            // Only reachable with 65535 waiters on a 32-bit target.
+            // Only reachable with 32767 waiters on a 32-bit target.
             self.state.fetch_sub(WAITER, Ordering::AcqRel);
             panic!("amphi::Semaphore: too many waiters");
         }
@@ -352,10 +374,59 @@ impl Acquire for Semaphore {
 
     fn uncount_waiter(&self) {
         let prev = self.state.fetch_sub(WAITER, Ordering::AcqRel);
-        // If permits are free and others wait, make sure one of them looks.
-        if prev >= PERMIT && prev & WAITER_MASK > 1 {
+        // If permits are free and others wait, make sure one of them looks
+        // (under a reservation, the release already woke the reserver).
+        if prev >= PERMIT && prev & RESERVED == 0 && prev & WAITER_MASK > 1 {
             self.event.notify(1);
         }
+    }
+
+    fn reserve(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            // A permit is free: just compete. Already reserved: keep waiting.
+            if s >= PERMIT || s & RESERVED != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s | RESERVED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    fn reserved_event(&self) -> &Event {
+        &self.reserved
+    }
+
+    fn try_claim(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s < PERMIT {
+                return false;
+            }
+            let new = s - PERMIT - WAITER - RESERVED;
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    self.wake_after_reservation(new);
+                    return true;
+                }
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    fn unreserve(&self) {
+        let prev = self.state.fetch_sub(RESERVED + WAITER, Ordering::AcqRel);
+        self.wake_after_reservation(prev - RESERVED - WAITER);
     }
 }
 

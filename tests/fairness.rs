@@ -145,3 +145,64 @@ fn dropping_the_reserving_waiter_releases_the_reservation() {
     drop(guard);
     assert!(lock.try_lock().is_some());
 }
+
+/// The semaphore's fallback, step by step: a waiter barged for over a
+/// millisecond reserves the next permit; a release then lets only it in, and
+/// permits released meanwhile go to the other waiters once it has its own.
+#[test]
+fn a_barged_semaphore_waiter_reserves_the_next_permit() {
+    use tokio_test::{assert_pending, task};
+
+    let sem = amphi::Semaphore::new(1);
+    let holder = sem.try_acquire().unwrap();
+    let mut a = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    // Let A's wait grow past the fairness threshold (a time threshold, not a
+    // synchronization: nothing else runs).
+    std::thread::sleep(Duration::from_millis(3));
+    drop(holder);
+    assert!(a.is_woken());
+    let barger = sem
+        .try_acquire()
+        .expect("barging is allowed before a reservation");
+    assert_pending!(a.poll()); // A loses and reserves
+    let mut b = task::spawn(sem.acquire());
+    assert_pending!(b.poll());
+    drop(barger);
+    assert!(a.is_woken());
+    assert!(!b.is_woken(), "only the reserving waiter is woken");
+    assert_eq!(sem.available(), 1);
+    assert!(
+        sem.try_acquire().is_none(),
+        "the reservation must block bargers"
+    );
+    sem.release(1); // a second permit, while reserved
+    let permit_a = assert_ready!(a.poll());
+    assert!(b.is_woken(), "the permit released meanwhile goes to B");
+    let permit_b = assert_ready!(b.poll());
+    drop((permit_a, permit_b));
+    assert_eq!(sem.available(), 2);
+    assert!(sem.try_acquire().is_some());
+}
+
+#[test]
+fn dropping_the_reserving_semaphore_waiter_passes_the_turn_on() {
+    use tokio_test::{assert_pending, task};
+
+    let sem = amphi::Semaphore::new(1);
+    let holder = sem.try_acquire().unwrap();
+    let mut a = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    std::thread::sleep(Duration::from_millis(3));
+    drop(holder);
+    let barger = sem.try_acquire().unwrap();
+    assert_pending!(a.poll()); // A reserves
+    let mut b = task::spawn(sem.acquire());
+    assert_pending!(b.poll());
+    drop(barger); // wakes A only
+    assert!(!b.is_woken());
+    drop(a); // A gives up: B must get the permit
+    assert!(b.is_woken(), "the turn must pass to the other waiters");
+    drop(assert_ready!(b.poll()));
+    assert_eq!(sem.available(), 1);
+}
