@@ -23,9 +23,11 @@ use crate::lock::{Lock, LockGuard, LockGuardArc};
 /// made by anyone who takes the lock after it is never lost. (As with std,
 /// `notify` may be called without holding the lock; a notify that does not
 /// hold it can run before a concurrent waiter has started to wait, and then
-/// it does not wake that waiter.) Waiters are woken in FIFO order. There are
-/// no spurious wake-ups, but another thread may change the data between the
-/// wake-up and the re-acquire, so check your condition in a loop, or use
+/// it does not wake that waiter.) Waiters are woken in FIFO order. A waiter
+/// is woken only by a notify, or by the wake-up of a notified waiter that was
+/// cancelled before it returned (passed on so that `notify(1)` is never
+/// swallowed); and another thread may change the data between the wake-up
+/// and the re-acquire. So check your condition in a loop, or use
 /// [`wait_while`](Self::wait_while).
 ///
 /// # Examples

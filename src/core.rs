@@ -103,9 +103,22 @@ impl Strategy<'_, '_> {
                 }
             }
             Strategy::Blocking(deadline) => {
-                // A heap listener left over from earlier polls is not needed:
-                // dropping it passes any notification it got to another waiter.
-                *slot = None;
+                // A future first polled from a task, then blocked on: its
+                // listener is registered and armed already, and may hold the
+                // very notification it waits for (a condition's notify, an
+                // event's set), so wait on it rather than drop it.
+                if let Some(listener) = slot.take() {
+                    return match deadline {
+                        None => {
+                            listener.wait();
+                            Poll::Ready(Wake::Woken)
+                        }
+                        Some(deadline) => match listener.wait_deadline(*deadline) {
+                            Some(()) => Poll::Ready(Wake::Woken),
+                            None => Poll::Pending,
+                        },
+                    };
+                }
                 crate::raw::park(event, *deadline, arm)
             }
         }

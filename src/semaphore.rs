@@ -364,11 +364,23 @@ impl Acquire for Semaphore {
     }
 
     fn count_waiter(&self) {
-        let prev = self.state.fetch_add(WAITER, Ordering::AcqRel);
-        if prev & WAITER_MASK == WAITER_MASK {
-            // Only reachable with 32767 waiters on a 32-bit target.
-            self.state.fetch_sub(WAITER, Ordering::AcqRel);
-            panic!("amphi::Semaphore: too many waiters");
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            // Only reachable with 32767 waiters on a 32-bit target: refuse
+            // before the count could carry into the `RESERVED` bit.
+            assert!(
+                s & WAITER_MASK != WAITER_MASK,
+                "amphi::Semaphore: too many waiters"
+            );
+            match self.state.compare_exchange_weak(
+                s,
+                s + WAITER,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
         }
     }
 

@@ -1318,3 +1318,23 @@ async fn notified_before_deadline_reports_no_timeout() {
     );
     drop(g);
 }
+
+/// A wait first polled from a task and then driven by blocking keeps the
+/// notification its listener already holds.
+#[test]
+fn notification_survives_switching_from_polling_to_blocking() {
+    use futures::FutureExt;
+    use std::task::{Context, Poll};
+
+    let lock = amphi::Lock::new(());
+    let cond = amphi::Condition::new();
+    let mut fut = cond.wait(lock.lock_blocking());
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(matches!(fut.poll_unpin(&mut cx), Poll::Pending));
+    assert_eq!(cond.notify(1), 1);
+    let (_guard, timed_out) = fut.wait_timeout(std::time::Duration::from_secs(5));
+    assert!(
+        !timed_out,
+        "notify(1) reported 1 woken, but the waiter timed out"
+    );
+}

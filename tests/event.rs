@@ -472,3 +472,22 @@ async fn repeated_cycles_wake_every_waiter() {
     })
     .await;
 }
+
+/// A wait first polled from a task and then driven by blocking still reports
+/// a `set` that came in between, even after a `clear`.
+#[test]
+fn set_survives_switching_from_polling_to_blocking() {
+    use futures::FutureExt;
+    use std::task::{Context, Poll};
+
+    let ev = amphi::Event::new();
+    let mut fut = ev.wait();
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(matches!(fut.poll_unpin(&mut cx), Poll::Pending));
+    ev.set();
+    ev.clear();
+    assert!(
+        fut.wait_timeout(std::time::Duration::from_secs(5)),
+        "woken by set, but reported false"
+    );
+}
