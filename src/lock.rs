@@ -350,22 +350,12 @@ impl<T: ?Sized> Acquire for Lock<T> {
     }
 
     fn reserve(&self) -> bool {
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            // Free: just compete for it. Already reserved: keep waiting.
-            if s & LOCKED == 0 || s & RESERVED != 0 {
-                return false;
-            }
-            match self.state.compare_exchange_weak(
-                s,
-                s | RESERVED,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => s = now,
-            }
-        }
+        // Free: just compete for it. Already reserved: keep waiting.
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
+                (s & LOCKED != 0 && s & RESERVED == 0).then_some(s | RESERVED)
+            })
+            .is_ok()
     }
 
     fn reserved_event(&self) -> &Event {
@@ -373,20 +363,11 @@ impl<T: ?Sized> Acquire for Lock<T> {
     }
 
     fn try_claim(&self) -> bool {
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            if s & LOCKED != 0 {
-                return false;
-            }
-            let new = (s - RESERVED - WAITER) | LOCKED;
-            match self
-                .state
-                .compare_exchange_weak(s, new, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(now) => s = now,
-            }
-        }
+        self.state
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |s| {
+                (s & LOCKED == 0).then(|| (s - RESERVED - WAITER) | LOCKED)
+            })
+            .is_ok()
     }
 
     fn unreserve(&self) {

@@ -364,24 +364,14 @@ impl Acquire for Semaphore {
     }
 
     fn count_waiter(&self) {
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            // Only reachable with 32767 waiters on a 32-bit target: refuse
-            // before the count could carry into the `RESERVED` bit.
-            assert!(
-                s & WAITER_MASK != WAITER_MASK,
-                "amphi::Semaphore: too many waiters"
-            );
-            match self.state.compare_exchange_weak(
-                s,
-                s + WAITER,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(now) => s = now,
-            }
-        }
+        // Only reachable with 32767 waiters on a 32-bit target: refuse
+        // before the count could carry into the `RESERVED` bit.
+        let counted = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
+                (s & WAITER_MASK != WAITER_MASK).then_some(s + WAITER)
+            });
+        assert!(counted.is_ok(), "amphi::Semaphore: too many waiters");
     }
 
     fn uncount_waiter(&self) {
@@ -394,22 +384,12 @@ impl Acquire for Semaphore {
     }
 
     fn reserve(&self) -> bool {
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            // A permit is free: just compete. Already reserved: keep waiting.
-            if s >= PERMIT || s & RESERVED != 0 {
-                return false;
-            }
-            match self.state.compare_exchange_weak(
-                s,
-                s | RESERVED,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => s = now,
-            }
-        }
+        // A permit is free: just compete. Already reserved: keep waiting.
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
+                (s < PERMIT && s & RESERVED == 0).then_some(s | RESERVED)
+            })
+            .is_ok()
     }
 
     fn reserved_event(&self) -> &Event {
@@ -417,22 +397,17 @@ impl Acquire for Semaphore {
     }
 
     fn try_claim(&self) -> bool {
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            if s < PERMIT {
-                return false;
+        let claimed = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
+                (s >= PERMIT).then(|| s - PERMIT - WAITER - RESERVED)
+            });
+        match claimed {
+            Ok(prev) => {
+                self.wake_after_reservation(prev - PERMIT - WAITER - RESERVED);
+                true
             }
-            let new = s - PERMIT - WAITER - RESERVED;
-            match self
-                .state
-                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    self.wake_after_reservation(new);
-                    return true;
-                }
-                Err(now) => s = now,
-            }
+            Err(_) => false,
         }
     }
 
