@@ -8,7 +8,10 @@ use std::task::{Poll, ready};
 
 use event_listener::{EventListener, IntoNotification, Listener};
 
-use crate::core::{AtomicUsize, Op, Ordering, Strategy, Waiting, Wake, const_fn, waiting_future};
+use crate::core::{
+    AtomicUsize, Census, Kind, Op, Ordering, Strategy, Waiters, Waiting, Wake, block_forever,
+    blocking_mode, const_fn, waiting_future,
+};
 use crate::lock::{Lock, LockGuard, LockGuardArc};
 
 /// A condition variable (Python's `threading.Condition`, std's `Condvar`)
@@ -59,6 +62,7 @@ pub struct Condition {
     event: event_listener::Event,
     /// The "someone waits" count.
     waiters: AtomicUsize,
+    census: Census,
 }
 
 impl Condition {
@@ -75,6 +79,7 @@ impl Condition {
             Condition {
                 event: event_listener::Event::new(),
                 waiters: AtomicUsize::new(0),
+                census: Census::new(),
             }
         }
     }
@@ -84,8 +89,11 @@ impl Condition {
     /// [`wait_blocking`](Self::wait_blocking) or the future's
     /// [`wait`](ConditionWait::wait)/[`wait_timeout`](ConditionWait::wait_timeout).
     ///
-    /// Timed waits give `(guard, timed_out)`: the lock is always re-acquired
-    /// (without a time limit, as Python does) and the guard handed back.
+    /// Timed waits give `(guard, WaitTimeoutResult)`: the lock is always
+    /// re-acquired (without a time limit, as Python does) and the guard
+    /// handed back; [`WaitTimeoutResult::timed_out`] says whether the time
+    /// ran out (Python's `wait(t)` returns the opposite, `True` when
+    /// notified: [`WaitTimeoutResult::notified`]).
     ///
     /// # Cancel safety
     ///
@@ -102,8 +110,8 @@ impl Condition {
     /// let lock = amphi::Lock::new(0);
     /// let cond = amphi::Condition::new();
     /// let guard = lock.lock().await;
-    /// let (guard, timed_out) = cond.wait(guard).timeout(Duration::from_millis(5)).await;
-    /// assert!(timed_out);
+    /// let (guard, result) = cond.wait(guard).timeout(Duration::from_millis(5)).await;
+    /// assert!(result.timed_out());
     /// assert_eq!(*guard, 0); // the lock is held again
     /// # }
     /// ```
@@ -112,6 +120,7 @@ impl Condition {
             cond: self,
             phase: Phase::Start(guard),
             listener: None,
+            kind: None,
         }
     }
 
@@ -121,7 +130,8 @@ impl Condition {
     ///
     /// Parks the thread until notified, then until the lock is free again.
     /// On a tokio multi-thread worker it moves the worker's other tasks away
-    /// first; inside a current-thread runtime's task it panics.
+    /// first. On a thread that drives a current-thread runtime it panics at
+    /// the caller's line, every time: `.await` [`wait`](Self::wait) there.
     ///
     /// # Cancel safety
     ///
@@ -143,16 +153,20 @@ impl Condition {
     /// }
     /// ```
     #[doc(alias = "blocking_wait")]
+    #[track_caller]
     pub fn wait_blocking<G: Relock>(&self, guard: G) -> G {
-        self.wait(guard).wait()
+        let mode = blocking_mode("Condition::wait_blocking");
+        block_forever(&mut self.wait(guard), mode)
     }
 
     /// Waits while `condition` holds for the protected value (Python
     /// `wait_for(predicate)` with the predicate negated; std's `wait_while`).
     /// Returns at once, without releasing the lock, if it does not hold.
     ///
-    /// Timed waits give `(guard, timed_out)`, where `timed_out` means the
-    /// condition still held when the time ran out.
+    /// Timed waits give `(guard, WaitTimeoutResult)`, where
+    /// [`timed_out`](WaitTimeoutResult::timed_out) means the condition still
+    /// held when the time ran out (Python's `wait_for(pred, t)` returns the
+    /// predicate's last value: `!timed_out()`).
     ///
     /// # Cancel safety
     ///
@@ -164,10 +178,10 @@ impl Condition {
     /// use std::time::Duration;
     /// let lock = amphi::Lock::new(3);
     /// let cond = amphi::Condition::new();
-    /// let (guard, timed_out) = cond
+    /// let (guard, result) = cond
     ///     .wait_while(lock.lock_blocking(), |n| *n > 0)
     ///     .wait_timeout(Duration::from_millis(5));
-    /// assert!(timed_out);
+    /// assert!(result.timed_out());
     /// assert_eq!(*guard, 3);
     /// ```
     pub fn wait_while<G, F>(&self, guard: G, condition: F) -> ConditionWaitWhile<'_, G, F>
@@ -211,7 +225,79 @@ impl Condition {
     pub fn notify_all(&self) -> usize {
         self.notify(usize::MAX)
     }
+
+    /// How many threads and tasks wait for a notification right now (a
+    /// snapshot, kept on the slow path only; waiters that were notified and
+    /// are re-acquiring the lock count as the lock's waiters).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cond = amphi::Condition::new();
+    /// assert_eq!(cond.waiters().total(), 0);
+    /// ```
+    pub fn waiters(&self) -> Waiters {
+        self.census.snapshot()
+    }
 }
+
+/// Whether a timed [`Condition`] wait ran out of time (std's
+/// `WaitTimeoutResult`), given back beside the re-acquired guard.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let lock = amphi::Lock::new(());
+/// let cond = amphi::Condition::new();
+/// let (_guard, result) = cond.wait(lock.lock_blocking()).wait_timeout(Duration::from_millis(1));
+/// assert!(result.timed_out());
+/// assert!(!result.notified());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitTimeoutResult {
+    timed_out: bool,
+}
+
+impl WaitTimeoutResult {
+    /// The time ran out: no notification came (for `wait_while`: the
+    /// condition still held).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lock = amphi::Lock::new(0);
+    /// let cond = amphi::Condition::new();
+    /// let (_g, r) = cond.wait_while(lock.lock_blocking(), |n| *n == 0)
+    ///     .wait_timeout(Duration::from_millis(1));
+    /// assert!(r.timed_out());
+    /// ```
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// The opposite of [`timed_out`](Self::timed_out): what Python's
+    /// `wait(t)` and `wait_for(pred, t)` return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lock = amphi::Lock::new(1);
+    /// let cond = amphi::Condition::new();
+    /// // The condition does not hold: returns at once, in time.
+    /// let (_g, r) = cond.wait_while(lock.lock_blocking(), |n| *n == 0)
+    ///     .wait_timeout(Duration::from_millis(1));
+    /// assert!(r.notified());
+    /// ```
+    pub fn notified(&self) -> bool {
+        !self.timed_out
+    }
+}
+
+const IN_TIME: WaitTimeoutResult = WaitTimeoutResult { timed_out: false };
+const TIMED_OUT: WaitTimeoutResult = WaitTimeoutResult { timed_out: true };
 
 impl Default for Condition {
     fn default() -> Self {
@@ -272,11 +358,16 @@ impl<'a, T: ?Sized> sealed::Sealed for LockGuard<'a, T> {
     }
 
     fn poll_relock(lock: &&'a Lock<T>, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
-        w.poll(*lock, s).map(|()| LockGuard::new(lock))
+        w.poll(lock.gate(), s).map(|r| {
+            r.map_or_else(
+                |_| unreachable!("a Lock is never closed"),
+                |()| LockGuard::new(lock),
+            )
+        })
     }
 
     fn cancel_relock(lock: &&'a Lock<T>, w: &mut Waiting) {
-        w.cancel(*lock);
+        w.cancel(lock.gate());
     }
 }
 impl<T: ?Sized> Relock for LockGuard<'_, T> {}
@@ -289,12 +380,16 @@ impl<T: ?Sized> sealed::Sealed for LockGuardArc<T> {
     }
 
     fn poll_relock(lock: &Arc<Lock<T>>, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
-        w.poll(&**lock, s)
-            .map(|()| LockGuardArc::new(Arc::clone(lock)))
+        w.poll(lock.gate(), s).map(|r| {
+            r.map_or_else(
+                |_| unreachable!("a Lock is never closed"),
+                |()| LockGuardArc::new(Arc::clone(lock)),
+            )
+        })
     }
 
     fn cancel_relock(lock: &Arc<Lock<T>>, w: &mut Waiting) {
-        w.cancel(&**lock);
+        w.cancel(lock.gate());
     }
 }
 impl<T: ?Sized> Relock for LockGuardArc<T> {}
@@ -317,7 +412,8 @@ enum Phase<G: Relock> {
 
 /// The future of [`Condition::wait`]: gives back the re-acquired guard.
 ///
-/// `Send` when the guard is; `Unpin`. Timed waits give `(guard, timed_out)`.
+/// `Send` when the guard is; `Unpin`. Timed waits give
+/// `(guard, WaitTimeoutResult)`.
 ///
 /// # Cancel safety
 ///
@@ -329,22 +425,25 @@ enum Phase<G: Relock> {
 /// use std::time::Duration;
 /// let lock = amphi::Lock::new(());
 /// let cond = amphi::Condition::new();
-/// let (_guard, timed_out) = cond.wait(lock.lock_blocking()).wait_timeout(Duration::from_millis(1));
-/// assert!(timed_out);
+/// let (_guard, result) = cond.wait(lock.lock_blocking()).wait_timeout(Duration::from_millis(1));
+/// assert!(result.timed_out());
 /// ```
-#[must_use = "futures do nothing unless you `.await` or poll them"]
+#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `Condition::wait_blocking`"]
 pub struct ConditionWait<'c, G: Relock> {
     cond: &'c Condition,
     phase: Phase<G>,
     listener: Option<EventListener>,
+    /// This waiter's entry in the condition's census.
+    kind: Option<Kind>,
 }
 
 impl<G: Relock> ConditionWait<'_, G> {
-    fn uncount(&self) {
+    fn uncount(&mut self) {
         self.cond.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.cond.census.shift(self.kind.take(), None);
     }
 
-    fn poll_relock(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, bool)> {
+    fn poll_relock(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, WaitTimeoutResult)> {
         let Phase::Relock {
             parked,
             waiting,
@@ -355,9 +454,9 @@ impl<G: Relock> ConditionWait<'_, G> {
             unreachable!("poll_relock outside the relock phase")
         };
         let guard = ready!(G::poll_relock(parked, waiting, s));
-        let timed_out = *timed_out;
+        let result = if *timed_out { TIMED_OUT } else { IN_TIME };
         self.phase = Phase::Done;
-        Poll::Ready((guard, timed_out))
+        Poll::Ready((guard, result))
     }
 
     fn start_relock(&mut self, notified: bool) {
@@ -377,16 +476,28 @@ impl<G: Relock> ConditionWait<'_, G> {
 
 impl<G: Relock> Op for ConditionWait<'_, G> {
     type Output = G;
-    type Timed = (G, bool);
+    type Timed = (G, WaitTimeoutResult);
+
+    fn name(&self) -> &'static str {
+        "Condition::wait"
+    }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<G> {
         if let Phase::Start(_) | Phase::Waiting(_) = self.phase {
             let cond = self.cond;
+            let kind = s.kind();
+            if matches!(self.phase, Phase::Waiting(_)) && kind.is_some() && kind != self.kind {
+                cond.census.shift(self.kind, kind);
+                self.kind = kind;
+            }
             let phase = &mut self.phase;
+            let entry = &mut self.kind;
             // Runs once the listener is in place: only then is the lock let go.
             let arm = || {
                 if let Phase::Start(_) = phase {
                     cond.waiters.fetch_add(1, Ordering::SeqCst);
+                    cond.census.shift(None, kind);
+                    *entry = kind;
                     let Phase::Start(guard) = std::mem::replace(phase, Phase::Done) else {
                         unreachable!()
                     };
@@ -402,14 +513,14 @@ impl<G: Relock> Op for ConditionWait<'_, G> {
         self.poll_relock(s).map(|(guard, _)| guard)
     }
 
-    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, bool)> {
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, WaitTimeoutResult)> {
         match &self.phase {
             Phase::Start(_) => {
                 // The time ran out before we let go of the lock.
                 let Phase::Start(guard) = std::mem::replace(&mut self.phase, Phase::Done) else {
                     unreachable!()
                 };
-                return Poll::Ready((guard, true));
+                return Poll::Ready((guard, TIMED_OUT));
             }
             Phase::Waiting(_) => {
                 // A notification that raced the deadline is ours: report it.
@@ -422,8 +533,8 @@ impl<G: Relock> Op for ConditionWait<'_, G> {
         self.poll_relock(s)
     }
 
-    fn in_time(guard: G) -> (G, bool) {
-        (guard, false)
+    fn in_time(guard: G) -> (G, WaitTimeoutResult) {
+        (guard, IN_TIME)
     }
 }
 
@@ -459,19 +570,19 @@ impl<G: Relock> fmt::Debug for ConditionWait<'_, G> {
 }
 
 waiting_future! {
-    impl['c, G: Relock] ConditionWait<'c, G> => G, timed (G, bool);
+    impl['c, G: Relock] ConditionWait<'c, G> => G, timed (G, WaitTimeoutResult);
     example: "```
 use std::time::Duration;
 let lock = amphi::Lock::new(());
 let cond = amphi::Condition::new();
-let (guard, timed_out) = cond.wait(lock.lock_blocking()).wait_timeout(Duration::from_millis(1));
-assert!(timed_out);
+let (guard, result) = cond.wait(lock.lock_blocking()).wait_timeout(Duration::from_millis(1));
+assert!(result.timed_out());
 drop(guard);
 ```"
 }
 
 /// The future of [`Condition::wait_while`]. Timed waits give
-/// `(guard, timed_out)`.
+/// `(guard, WaitTimeoutResult)`.
 ///
 /// `Send` when the guard and the closure are; `Unpin` when the closure is.
 ///
@@ -488,7 +599,7 @@ drop(guard);
 /// let guard = cond.wait_while(lock.lock_blocking(), |n| *n > 0).wait();
 /// assert_eq!(*guard, 0);
 /// ```
-#[must_use = "futures do nothing unless you `.await` or poll them"]
+#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it"]
 pub struct ConditionWaitWhile<'c, G: Relock, F> {
     cond: &'c Condition,
     guard: Option<G>,
@@ -502,7 +613,11 @@ where
     F: FnMut(&mut G::Target) -> bool,
 {
     type Output = G;
-    type Timed = (G, bool);
+    type Timed = (G, WaitTimeoutResult);
+
+    fn name(&self) -> &'static str {
+        "Condition::wait_while"
+    }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<G> {
         loop {
@@ -522,7 +637,7 @@ where
         }
     }
 
-    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, bool)> {
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, WaitTimeoutResult)> {
         if let Some(inner) = &mut self.inner {
             let (guard, _) = ready!(inner.poll_expired(s));
             self.inner = None;
@@ -533,11 +648,11 @@ where
             .take()
             .expect("ConditionWaitWhile polled after completion");
         let still = (self.condition)(&mut guard);
-        Poll::Ready((guard, still))
+        Poll::Ready((guard, if still { TIMED_OUT } else { IN_TIME }))
     }
 
-    fn in_time(guard: G) -> (G, bool) {
-        (guard, false)
+    fn in_time(guard: G) -> (G, WaitTimeoutResult) {
+        (guard, IN_TIME)
     }
 }
 
@@ -548,14 +663,14 @@ impl<G: Relock, F> fmt::Debug for ConditionWaitWhile<'_, G, F> {
 }
 
 waiting_future! {
-    impl['c, G: Relock + DerefMut, F: FnMut(&mut G::Target) -> bool + Unpin] ConditionWaitWhile<'c, G, F> => G, timed (G, bool);
+    impl['c, G: Relock + DerefMut, F: FnMut(&mut G::Target) -> bool + Unpin] ConditionWaitWhile<'c, G, F> => G, timed (G, WaitTimeoutResult);
     example: "```
 use std::time::Duration;
 let lock = amphi::Lock::new(1);
 let cond = amphi::Condition::new();
-let (guard, timed_out) = cond
+let (guard, result) = cond
     .wait_while(lock.lock_blocking(), |n| *n != 0)
     .wait_timeout(Duration::from_millis(1));
-assert!(timed_out && *guard == 1);
+assert!(result.timed_out() && *guard == 1);
 ```"
 }

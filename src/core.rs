@@ -15,12 +15,16 @@
 //! a release skips `Event::notify` (which takes a lock inside `event-listener`)
 //! when nobody waits.
 
+use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::{Event, EventListener, Listener};
+use event_listener::{Event, EventListener, IntoNotification, Listener};
 
 // The atomics of every primitive: loom's under `--cfg loom` (the models in
 // `loom/`), std's otherwise.
@@ -88,7 +92,8 @@ impl Strategy<'_, '_> {
                     None => {
                         let listener = slot.insert(event.listen());
                         if let Some(done) = arm() {
-                            *slot = None;
+                            // The caller decides whether a notification
+                            // that raced `arm` is discarded or passed on.
                             return Poll::Ready(Wake::Done(done));
                         }
                         listener
@@ -142,6 +147,8 @@ pub trait Op {
     fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Timed>;
     /// Wraps an output that came in time.
     fn in_time(out: Self::Output) -> Self::Timed;
+    /// The operation's name in messages (e.g. `Lock::lock`).
+    fn name(&self) -> &'static str;
     /// Whether a blocking wait should spin a little before parking: for
     /// acquires, whose holders usually let go within microseconds.
     const SPIN: bool = false;
@@ -166,7 +173,8 @@ fn spin_round(round: u32) {
 }
 
 /// Blocks until `op` completes or `deadline` passes (`Pending`).
-pub(crate) fn block<O: Op>(op: &mut O, deadline: Option<Instant>) -> Poll<O::Output> {
+#[track_caller]
+pub(crate) fn block<O: Op>(op: &mut O, deadline: Option<Instant>, mode: Mode) -> Poll<O::Output> {
     if let Poll::Ready(out) = op.poll_op(&mut Strategy::NoWait) {
         return Poll::Ready(out);
     }
@@ -184,17 +192,18 @@ pub(crate) fn block<O: Op>(op: &mut O, deadline: Option<Instant>) -> Poll<O::Out
             return Poll::Pending;
         }
     }
-    blocking_section(|| op.poll_op(&mut Strategy::Blocking(deadline)))
+    blocking_section(mode, || op.poll_op(&mut Strategy::Blocking(deadline)))
 }
 
 /// Blocks until `op` completes; the timed flavour.
-pub(crate) fn block_timed<O: Op>(op: &mut O, deadline: Option<Instant>) -> O::Timed {
-    match block(op, deadline) {
+#[track_caller]
+pub(crate) fn block_timed<O: Op>(op: &mut O, deadline: Option<Instant>, mode: Mode) -> O::Timed {
+    match block(op, deadline, mode) {
         Poll::Ready(out) => O::in_time(out),
         Poll::Pending => match op.poll_expired(&mut Strategy::NoWait) {
             Poll::Ready(timed) => timed,
             Poll::Pending => {
-                match blocking_section(|| op.poll_expired(&mut Strategy::Blocking(None))) {
+                match blocking_section(mode, || op.poll_expired(&mut Strategy::Blocking(None))) {
                     Poll::Ready(timed) => timed,
                     Poll::Pending => unreachable!("an untimed blocking wait always completes"),
                 }
@@ -204,8 +213,9 @@ pub(crate) fn block_timed<O: Op>(op: &mut O, deadline: Option<Instant>) -> O::Ti
 }
 
 /// Blocks until `op` completes, with no deadline.
-pub(crate) fn block_forever<O: Op>(op: &mut O) -> O::Output {
-    match block(op, None) {
+#[track_caller]
+pub(crate) fn block_forever<O: Op>(op: &mut O, mode: Mode) -> O::Output {
+    match block(op, None, mode) {
         Poll::Ready(out) => out,
         Poll::Pending => unreachable!("an untimed blocking wait always completes"),
     }
@@ -216,74 +226,695 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
-/// Runs a blocking wait so that it never silently stalls a tokio runtime.
+// ---------------------------------------------------------------------------
+// Where a blocking call may block.
+// ---------------------------------------------------------------------------
+
+/// How a blocking call waits once it has to, decided by [`blocking_mode`]
+/// at the start of every blocking call, fast path included, so that the
+/// same call in the same place behaves the same whatever the contention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Park the thread: no runtime here, or one that is fine with it.
+    Park,
+    /// Park inside `tokio::task::block_in_place`: a multi-thread runtime's
+    /// thread, whose other tasks move to another thread first.
+    InPlace,
+}
+
+/// Decides how a blocking call named `method` may wait on this thread, or
+/// panics, at the caller's line, where it must not block at all: on a
+/// thread that drives a current-thread tokio runtime (one of its tasks, a
+/// `block_on` body, a `LocalSet` on it), blocking would stall every task of
+/// that runtime, perhaps the very one that would wake the waiter.
 ///
-/// On a multi-thread runtime's worker, `block_in_place` first hands the
-/// worker's other tasks to another thread. On a `spawn_blocking` thread or a
-/// thread outside any runtime it costs nothing. Inside a task of a
-/// current-thread runtime it panics with tokio's message, since blocking there
-/// would stop every other task of that runtime (possibly the one that would
-/// release us). Only slow paths get here.
-pub(crate) fn blocking_section<R>(f: impl FnOnce() -> R) -> R {
+/// Every blocking call asks, whether or not it would have to wait, so that
+/// it fails the same way every time. Off any runtime the question is one
+/// thread-local read.
+#[track_caller]
+#[inline]
+pub(crate) fn blocking_mode(method: &'static str) -> Mode {
     #[cfg(feature = "tokio")]
     {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return tokio::task::block_in_place(f);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            return runtime_mode(handle, method);
         }
     }
+    let _ = method;
+    Mode::Park
+}
+
+#[cfg(feature = "tokio")]
+std::thread_local! {
+    /// Set on a thread where `block_in_place` refused although its runtime
+    /// is multi-thread (a `LocalSet` driven by `block_on`): blocking calls
+    /// there park plainly.
+    static NO_IN_PLACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(feature = "tokio")]
+#[cold]
+#[track_caller]
+fn runtime_mode(handle: tokio::runtime::Handle, method: &'static str) -> Mode {
+    match handle.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => {
+            drop(handle);
+            // On a current-thread runtime `block_in_place` never moves
+            // anything: it runs its closure where blocking is fine (a
+            // `spawn_blocking` thread, a thread that only entered the
+            // runtime) and refuses on the thread that drives the runtime.
+            // tokio offers no other way to tell the two apart.
+            let probe = std::panic::catch_unwind(|| tokio::task::block_in_place(|| ()));
+            match probe {
+                Ok(()) => Mode::Park,
+                Err(_) => refuse(method),
+            }
+        }
+        _ if NO_IN_PLACE.with(|c| c.get()) => Mode::Park,
+        _ => Mode::InPlace,
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[cold]
+#[track_caller]
+fn refuse(method: &'static str) -> ! {
+    panic!(
+        "amphi: `{method}` blocks the thread, but this thread is running a current-thread \
+         tokio runtime (a task, a `block_on` body or a `LocalSet`), where blocking would stall \
+         every task of the runtime, perhaps the one that would wake this wait. `.await` the \
+         async form instead, or move the blocking code to `tokio::task::spawn_blocking` or a \
+         plain thread (a `#[tokio::test]` can also use `flavor = \"multi_thread\"`)"
+    )
+}
+
+/// Runs the slow part of a blocking wait as [`Mode`] says.
+///
+/// With [`Mode::InPlace`], `block_in_place` first hands the worker's other
+/// tasks to another thread. It cannot do that when the runtime has no
+/// thread to spare (its blocking pool is full): then those tasks wait until
+/// this call returns. Only slow paths get here.
+pub(crate) fn blocking_section<R>(mode: Mode, f: impl FnOnce() -> R) -> R {
+    #[cfg(feature = "tokio")]
+    {
+        if mode == Mode::InPlace {
+            return in_place(f);
+        }
+    }
+    let _ = mode;
     f()
 }
+
+#[cfg(feature = "tokio")]
+fn in_place<R>(f: impl FnOnce() -> R) -> R {
+    let mut f = Some(f);
+    let run = std::panic::AssertUnwindSafe(|| {
+        tokio::task::block_in_place(|| (f.take().expect("runs once"))())
+    });
+    match std::panic::catch_unwind(run) {
+        Ok(out) => out,
+        // `block_in_place` refused before running `f`: a `LocalSet` on a
+        // multi-thread runtime's `block_on`. Park plainly, as the fast path
+        // would have worked there too, and remember it for this thread.
+        Err(_) if f.is_some() => {
+            NO_IN_PLACE.with(|c| c.set(true));
+            (f.take().expect("checked"))()
+        }
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// Gives a named future of amphi its `Future` impl and its blocking and timed
+/// methods, all driving the one `Op` state machine.
+macro_rules! waiting_future {
+    (
+        impl[$($gen:tt)*] $ty:ty => $out:ty, timed $timed:ty;
+        example: $example:literal
+    ) => {
+        impl<$($gen)*> ::std::future::Future for $ty {
+            type Output = $out;
+            fn poll(
+                mut self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<$out> {
+                $crate::core::Op::poll_op(&mut *self, &mut $crate::core::Strategy::Async(cx))
+            }
+        }
+
+        impl<$($gen)*> $ty {
+            /// Blocks the current thread until the operation completes.
+            ///
+            /// # Blocking
+            ///
+            /// Parks the thread (no allocation, no runtime needed), after a
+            /// short spin for acquires. On a tokio multi-thread worker it
+            /// first moves the worker's other tasks away (`block_in_place`).
+            /// On a thread that drives a current-thread runtime (its tasks,
+            /// `block_on`, a `LocalSet`) it panics at the caller's line,
+            /// every time, even when it would not have to wait: `.await`
+            /// the future there, or use `spawn_blocking`. A blocking wait
+            /// inside a multi-thread task still stalls the other futures of
+            /// that same task (`join!`/`select!` siblings).
+            ///
+            /// # Cancel safety
+            ///
+            /// Not a future; it returns only when done.
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            #[track_caller]
+            pub fn wait(mut self) -> $out {
+                let mode = $crate::core::blocking_mode($crate::core::Op::name(&self));
+                $crate::core::block_forever(&mut self, mode)
+            }
+
+            /// Blocks for at most `timeout`. A zero timeout only tries; a
+            /// huge one saturates to "wait forever".
+            ///
+            /// # Blocking
+            ///
+            /// As [`wait`](Self::wait), for at most `timeout`.
+            ///
+            /// # Cancel safety
+            ///
+            /// Not a future. When the time runs out nothing is lost: a
+            /// notification that arrived at the last moment passes on to
+            /// another waiter (or, for a broadcast, is reported).
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            #[track_caller]
+            pub fn wait_timeout(self, timeout: ::std::time::Duration) -> $timed {
+                self.wait_deadline_opt($crate::core::deadline_after(timeout))
+            }
+
+            /// Blocks until `deadline` at the latest.
+            ///
+            /// # Blocking
+            ///
+            /// As [`wait`](Self::wait), until `deadline`.
+            ///
+            /// # Cancel safety
+            ///
+            /// As [`wait_timeout`](Self::wait_timeout).
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            #[track_caller]
+            pub fn wait_deadline(self, deadline: ::std::time::Instant) -> $timed {
+                self.wait_deadline_opt(Some(deadline))
+            }
+
+            #[track_caller]
+            fn wait_deadline_opt(mut self, deadline: Option<::std::time::Instant>) -> $timed {
+                let mode = $crate::core::blocking_mode($crate::core::Op::name(&self));
+                $crate::core::block_timed(&mut self, deadline, mode)
+            }
+
+            /// Awaits with a time limit (needs a tokio runtime with time
+            /// enabled, see [`Timeout`](crate::futures::Timeout)).
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: dropping the returned future loses nothing.
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            #[cfg(feature = "tokio")]
+            pub fn timeout(self, timeout: ::std::time::Duration) -> $crate::core::Timeout<Self> {
+                $crate::core::Timeout::new(self, $crate::core::deadline_after(timeout))
+            }
+
+            /// Awaits until `deadline` at the latest (needs a tokio runtime
+            /// with time enabled, see [`Timeout`](crate::futures::Timeout)).
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: dropping the returned future loses nothing.
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
+            #[cfg(feature = "tokio")]
+            pub fn timeout_at(self, deadline: ::std::time::Instant) -> $crate::core::Timeout<Self> {
+                $crate::core::Timeout::new(self, Some(deadline))
+            }
+        }
+    };
+}
+pub(crate) use waiting_future;
+
+// ---------------------------------------------------------------------------
+// Waiter census: how many threads and tasks wait right now.
+// ---------------------------------------------------------------------------
+
+/// Which world a waiter lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Thread,
+    Task,
+}
+
+impl Strategy<'_, '_> {
+    pub(crate) fn kind(&self) -> Option<Kind> {
+        match self {
+            Strategy::NoWait => None,
+            Strategy::Async(_) => Some(Kind::Task),
+            Strategy::Blocking(_) => Some(Kind::Thread),
+        }
+    }
+}
+
+/// How many threads and how many tasks wait on a primitive right now: a
+/// snapshot for seeing what is stuck (`lock.waiters()`, `event.waiters()`,
+/// ...). Kept on the slow path only, so the fast paths do not pay for it.
+///
+/// A waiter counts from the moment it starts listening until it returns,
+/// times out or is dropped; a future first polled from a task and then
+/// blocked on counts as a thread from then on.
+///
+/// # Examples
+///
+/// ```
+/// let lock = amphi::Lock::new(());
+/// let w = lock.waiters();
+/// assert_eq!((w.threads, w.tasks, w.total()), (0, 0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waiters {
+    /// OS threads blocked in a waiting call.
+    pub threads: usize,
+    /// Futures that have been polled and are waiting (tasks).
+    pub tasks: usize,
+}
+
+impl Waiters {
+    /// `threads + tasks`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let w = amphi::Waiters { threads: 1, tasks: 2 };
+    /// assert_eq!(w.total(), 3);
+    /// ```
+    pub fn total(&self) -> usize {
+        self.threads + self.tasks
+    }
+}
+
+/// The counters behind [`Waiters`]. Plain std atomics with relaxed
+/// ordering: they are a report, never a decision.
+#[derive(Debug, Default)]
+pub(crate) struct Census {
+    threads: StdAtomicUsize,
+    tasks: StdAtomicUsize,
+}
+
+impl Census {
+    pub(crate) const fn new() -> Self {
+        Census {
+            threads: StdAtomicUsize::new(0),
+            tasks: StdAtomicUsize::new(0),
+        }
+    }
+
+    fn counter(&self, kind: Kind) -> &StdAtomicUsize {
+        match kind {
+            Kind::Thread => &self.threads,
+            Kind::Task => &self.tasks,
+        }
+    }
+
+    /// Moves a waiter's entry from `from` to `to` (`None`: not counted).
+    pub(crate) fn shift(&self, from: Option<Kind>, to: Option<Kind>) {
+        if from == to {
+            return;
+        }
+        if let Some(k) = from {
+            self.counter(k).fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(k) = to {
+            self.counter(k).fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Waiters {
+        Waiters {
+            threads: self.threads.load(Ordering::Relaxed),
+            tasks: self.tasks.load(Ordering::Relaxed),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The gate: one state word, the "someone waits" count, the reservation.
+// ---------------------------------------------------------------------------
 
 /// How long a waiter may be barged before it asks for a hand-off.
 ///
 /// Barging (a running thread taking a just-freed lock before the woken waiter
 /// runs) is what makes contended throughput high, but a thread that relocks
 /// in a loop could starve a waiter forever. A waiter that has waited this
-/// long reserves the resource instead: from then on only it may take it
-/// (eventual fairness, as parking_lot does every 0.5 ms on average).
+/// long and then loses one more race reserves the resource instead: from
+/// then on only it may take it (eventual fairness, as parking_lot does every
+/// 0.5 ms on average).
 pub(crate) const FAIR_AFTER: Duration = Duration::from_millis(1);
 
-/// The part of a primitive that an acquire-like wait needs.
-pub(crate) trait Acquire {
-    /// The event whose notification means "try again".
-    fn event(&self) -> &Event;
-    /// Tries to take the resource. When `counted`, this waiter is in the
-    /// "someone waits" count and a success also removes it from the count.
-    fn try_acquire(&self, counted: bool) -> bool;
-    /// Adds one waiter to the "someone waits" count.
-    fn count_waiter(&self);
-    /// Removes one waiter that gives up (timeout or cancellation).
-    fn uncount_waiter(&self);
+/// How long a reservation may keep a free resource from everyone else.
+///
+/// A reserving waiter that is a future kept alive but not polled (a `&mut
+/// fut` in a `select!` loop that is busy elsewhere) would otherwise hold the
+/// resource hostage. Once the resource has been free this long under a
+/// reservation, the next `try_` call or arriving waiter breaks it.
+pub(crate) const HOLD_AT_MOST: Duration = Duration::from_millis(2);
 
-    /// Starvation fallback: reserves the resource for this (counted) waiter,
-    /// so that nobody else can take it once it is free. `false` if the
-    /// primitive has no reservation or another waiter holds it.
-    fn reserve(&self) -> bool {
-        false
-    }
-    /// The event the reserving waiter listens on.
-    fn reserved_event(&self) -> &Event {
-        self.event()
-    }
-    /// Takes the resource under our reservation (ends the reservation and
-    /// the count) if it is free.
-    fn try_claim(&self) -> bool {
-        unreachable!("try_claim without a reservation")
-    }
-    /// Drops our reservation and our count (timeout or cancellation).
-    fn unreserve(&self) {
-        unreachable!("unreserve without a reservation")
+/// After this many releases whose wake-up found the previous one not yet
+/// taken up (its waiter may be a future nobody polls), a lock wakes one more
+/// waiter as well.
+const ABSORBED_AT_MOST: usize = 32;
+
+/// The layout of a primitive's state word: a count of free units (one for a
+/// lock, the permits of a semaphore), a count of waiters, a reservation flag
+/// and an optional closed flag. The [`Gate`] does all the waiting
+/// bookkeeping over it, once for every primitive.
+#[allow(unreachable_pub)]
+pub trait Word {
+    /// One waiter in the "someone waits" count.
+    const WAITER: usize;
+    /// The bits of the waiter count.
+    const WAITER_MASK: usize;
+    /// Set while a starved waiter has reserved the next free unit.
+    const RESERVED: usize;
+    /// Set once the primitive is closed (0 if it cannot be).
+    const CLOSED: usize;
+    /// Whether a release wakes as many new waiters as it frees units (a
+    /// semaphore), or one at a time (a lock: a second wake-up while the
+    /// first is on its way would only make the two fight).
+    const ADDITIONAL: bool;
+    /// Free units in `s`.
+    fn units(s: usize) -> usize;
+    /// `s` with one unit taken (`units(s) > 0`).
+    fn take(s: usize) -> usize;
+}
+
+/// What one try at the resource gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    Acquired,
+    Busy,
+    Closed,
+}
+
+/// What the reserving waiter's claim gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    Claimed,
+    /// Still reserved, not free yet.
+    Busy,
+    /// The reservation is gone (broken as stale, or cleared by a waiter
+    /// that gave up): wait as an ordinary waiter again.
+    Lost,
+    Closed,
+}
+
+/// The marker of a closed primitive, carried out of the waiting loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClosedMark;
+
+/// The waiting half of a lock-like primitive: its state word, the events
+/// its waiters listen on, the reservation, and the waiter census.
+#[allow(unreachable_pub)]
+pub struct Gate<W> {
+    pub(crate) state: AtomicUsize,
+    event: Event,
+    /// Where the waiter holding the reservation listens.
+    reserved: Event,
+    /// When the resource was last freed under a reservation (nanoseconds
+    /// since `epoch()`; `NEVER` while it was not).
+    freed_at: AtomicU64,
+    /// Releases in a row whose wake-up found the last one not taken up.
+    absorbed: StdAtomicUsize,
+    census: Census,
+    _word: PhantomData<fn() -> W>,
+}
+
+const NEVER: u64 = u64::MAX;
+
+impl<W> fmt::Debug for Gate<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate").finish_non_exhaustive()
     }
 }
 
+impl<W: Word> Gate<W> {
+    const_fn! {
+        pub(crate) fn new(state: usize) -> Self {
+            Gate {
+                state: AtomicUsize::new(state),
+                event: Event::new(),
+                reserved: Event::new(),
+                freed_at: AtomicU64::new(NEVER),
+                absorbed: StdAtomicUsize::new(0),
+                census: Census::new(),
+                _word: PhantomData,
+            }
+        }
+    }
+
+    pub(crate) fn waiters(&self) -> Waiters {
+        self.census.snapshot()
+    }
+
+    fn waiting(s: usize) -> usize {
+        (s & W::WAITER_MASK) / W::WAITER
+    }
+
+    /// Tries to take one unit. When `counted`, the caller is in the waiter
+    /// count and a success also removes it from the count.
+    #[inline]
+    pub(crate) fn try_acquire(&self, counted: bool) -> Attempt {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & W::CLOSED != 0 {
+                return Attempt::Closed;
+            }
+            if W::units(s) == 0 {
+                return Attempt::Busy;
+            }
+            if s & W::RESERVED != 0 {
+                // Free, but reserved for a starved waiter.
+                if !self.break_if_stale() {
+                    return Attempt::Busy;
+                }
+                s = self.state.load(Ordering::Relaxed);
+                continue;
+            }
+            let new = W::take(s) - if counted { W::WAITER } else { 0 };
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Attempt::Acquired,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The resource is free under a reservation: if it has been for longer
+    /// than [`HOLD_AT_MOST`], the reserving waiter is not taking it up (a
+    /// future nobody polls): end the reservation. `true`: try again.
+    #[cold]
+    fn break_if_stale(&self) -> bool {
+        if !self.stale() {
+            return false;
+        }
+        let broke = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
+                (s & W::RESERVED != 0 && W::units(s) > 0).then_some(s & !W::RESERVED)
+            });
+        if let Ok(prev) = broke {
+            // The former reserver re-checks and waits as an ordinary waiter.
+            self.reserved.notify(usize::MAX);
+            // Units beyond the one the caller is about to take.
+            let now = prev & !W::RESERVED;
+            if W::units(now) > 1 && Self::waiting(now) > 0 {
+                self.wake(W::units(now) - 1, now);
+            }
+        }
+        true
+    }
+
+    #[cfg(not(loom))]
+    fn stale(&self) -> bool {
+        let freed = self.freed_at.load(Ordering::Relaxed);
+        freed != NEVER && nanos_now().saturating_sub(freed) >= HOLD_AT_MOST.as_nanos() as u64
+    }
+
+    /// Under loom, time is not part of the model: reservations never go
+    /// stale.
+    #[cfg(loom)]
+    fn stale(&self) -> bool {
+        false
+    }
+
+    /// Adds one waiter to the "someone waits" count.
+    pub(crate) fn count_waiter(&self) {
+        let counted = self
+            .state
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |s| {
+                (s & W::WAITER_MASK != W::WAITER_MASK).then_some(s + W::WAITER)
+            });
+        assert!(counted.is_ok(), "amphi: too many waiters on one primitive");
+    }
+
+    /// Removes one waiter that gives up (timeout or cancellation).
+    pub(crate) fn uncount_waiter(&self) {
+        let prev = self.state.fetch_sub(W::WAITER, Ordering::SeqCst);
+        self.pass_on(prev - W::WAITER);
+    }
+
+    /// After a waiter left: if units are free and others wait, make sure
+    /// one of them looks (a wake-up the leaver had may have been theirs).
+    fn pass_on(&self, now: usize) {
+        if W::units(now) > 0 && Self::waiting(now) > 0 && now & W::CLOSED == 0 {
+            if now & W::RESERVED != 0 {
+                self.reserved.notify(1);
+            } else {
+                self.event.notify(1);
+            }
+        }
+    }
+
+    /// Wakes waiters for `n` units just added to a state that was `prev`
+    /// (called by releases that saw someone waiting, or a reservation).
+    #[cold]
+    pub(crate) fn released(&self, n: usize, prev: usize) {
+        if prev & W::RESERVED != 0 {
+            // Only the reserving waiter may take it: wake it alone, and note
+            // when, so that a reserver that never comes can be told apart.
+            self.freed_at.store(nanos_now(), Ordering::Relaxed);
+            self.reserved.notify(1);
+        } else if Self::waiting(prev) > 0 {
+            self.wake(n, prev);
+        }
+    }
+
+    /// Wakes ordinary waiters for `n` free units.
+    fn wake(&self, n: usize, state: usize) {
+        if W::ADDITIONAL {
+            self.event
+                .notify(n.min(Self::waiting(state).max(1)).additional());
+        } else if self.event.notify(1) == 0 {
+            // The last wake-up has not been taken up yet. Usually its waiter
+            // is about to run; but it may be a future that nobody polls, and
+            // then it would absorb every wake-up: after a few, wake one more.
+            if self.absorbed.fetch_add(1, Ordering::Relaxed) + 1 >= ABSORBED_AT_MOST {
+                self.absorbed.store(0, Ordering::Relaxed);
+                self.event.notify(1.additional());
+            }
+        } else if self.absorbed.load(Ordering::Relaxed) != 0 {
+            self.absorbed.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Starvation fallback: reserves the next free unit for this (counted)
+    /// waiter. `false` if a unit is free (just compete), or another waiter
+    /// holds the reservation.
+    fn reserve(&self) -> bool {
+        self.freed_at.store(NEVER, Ordering::Relaxed);
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
+                (W::units(s) == 0 && s & (W::RESERVED | W::CLOSED) == 0).then_some(s | W::RESERVED)
+            })
+            .is_ok()
+    }
+
+    /// Takes a unit under the reservation (ending it and our count).
+    fn try_claim(&self) -> Claim {
+        let claimed = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
+                (s & (W::RESERVED | W::CLOSED) == W::RESERVED && W::units(s) > 0)
+                    .then(|| W::take(s) - W::WAITER - W::RESERVED)
+            });
+        match claimed {
+            Ok(prev) => {
+                let now = W::take(prev) - W::WAITER - W::RESERVED;
+                // Units released while the reservation kept the others
+                // asleep are theirs now.
+                if W::units(now) > 0 && Self::waiting(now) > 0 {
+                    self.wake(W::units(now), now);
+                }
+                Claim::Claimed
+            }
+            Err(s) if s & W::CLOSED != 0 => Claim::Closed,
+            Err(s) if s & W::RESERVED == 0 => Claim::Lost,
+            Err(_) => Claim::Busy,
+        }
+    }
+
+    /// The reserving waiter gives up: it leaves the count and ends the
+    /// reservation (if it is still there).
+    fn unreserve(&self) {
+        let prev = self
+            .state
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |s| {
+                Some((s - W::WAITER) & !W::RESERVED)
+            })
+            .unwrap_or_else(|s| s);
+        let now = (prev - W::WAITER) & !W::RESERVED;
+        if prev & W::RESERVED != 0 {
+            // Anyone else who believes it holds the reservation re-checks.
+            self.reserved.notify(usize::MAX);
+        }
+        if W::units(now) > 0 && Self::waiting(now) > 0 && now & W::CLOSED == 0 {
+            self.wake(W::units(now), now);
+        }
+    }
+
+    /// Sets the closed flag and wakes every waiter; `false` if it was set.
+    pub(crate) fn close(&self) -> bool {
+        let prev = self.state.fetch_or(W::CLOSED, Ordering::AcqRel);
+        if prev & W::CLOSED != 0 {
+            return false;
+        }
+        self.event.notify(usize::MAX);
+        self.reserved.notify(usize::MAX);
+        true
+    }
+}
+
+/// The clock of reservations: nanoseconds since the first call.
+#[cfg(not(loom))]
+fn nanos_now() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(NEVER - 1)
+}
+
+#[cfg(loom)]
+fn nanos_now() -> u64 {
+    0
+}
+
+// ---------------------------------------------------------------------------
+// One acquire-like wait.
+// ---------------------------------------------------------------------------
+
 /// The state of one acquire-like wait: whether it is counted as a waiter
-/// (and since when), whether it holds the primitive's reservation, and its
-/// async listener.
+/// (and since when), whether it holds the reservation, its census entry and
+/// its async listener.
 #[derive(Debug, Default)]
 #[allow(unreachable_pub)]
 pub struct Waiting {
     counted: bool,
     reserved: bool,
+    kind: Option<Kind>,
     since: Option<Instant>,
     /// Wake-ups after which the resource was already gone.
     barged: u32,
@@ -296,50 +927,80 @@ impl Waiting {
         Waiting {
             counted: false,
             reserved: false,
+            kind: None,
             since: None,
             barged: 0,
             listener: None,
         }
     }
 
-    /// The acquire loop, shared by Lock, Semaphore and the condition relock.
-    pub(crate) fn poll<A: Acquire + ?Sized>(
+    /// The acquire loop, shared by every lock-like primitive and the
+    /// condition's relock. `Err` once the primitive is closed.
+    pub(crate) fn poll<W: Word>(
         &mut self,
-        a: &A,
+        g: &Gate<W>,
         s: &mut Strategy<'_, '_>,
-    ) -> Poll<()> {
+    ) -> Poll<Result<(), ClosedMark>> {
+        let kind = s.kind();
+        if self.counted && kind.is_some() && kind != self.kind {
+            // First polled from a task, now blocked on (or the other way).
+            g.census.shift(self.kind, kind);
+            self.kind = kind;
+        }
         loop {
             if self.reserved {
-                let arm = || a.try_claim().then_some(());
-                if arm().is_some() {
-                    return self.done();
-                }
-                match s.wait_on(a.reserved_event(), &mut self.listener, arm) {
-                    Poll::Ready(Wake::Done(())) => return self.done(),
-                    Poll::Ready(Wake::Woken) => continue,
-                    Poll::Pending => return Poll::Pending,
+                let claim = g.try_claim();
+                let claim = match claim {
+                    Claim::Busy => {
+                        let arm = || Some(g.try_claim()).filter(|c| *c != Claim::Busy);
+                        match s.wait_on(&g.reserved, &mut self.listener, arm) {
+                            Poll::Ready(Wake::Done(c)) => c,
+                            Poll::Ready(Wake::Woken) => continue,
+                            Poll::Pending => return Poll::Pending,
+                        }
+                    }
+                    c => c,
+                };
+                match claim {
+                    Claim::Claimed => return self.done(g),
+                    Claim::Closed => return self.closed(g),
+                    Claim::Lost | Claim::Busy => {
+                        // Back to an ordinary (still counted) waiter.
+                        self.reserved = false;
+                        self.discard_listener();
+                        continue;
+                    }
                 }
             }
-            if a.try_acquire(self.counted) {
-                return self.done();
+            match g.try_acquire(self.counted) {
+                Attempt::Acquired => return self.done(g),
+                Attempt::Closed => return self.closed(g),
+                Attempt::Busy => {}
             }
             let counted = &mut self.counted;
             let since = &mut self.since;
+            let entry = &mut self.kind;
             let arm = || {
                 if !*counted {
-                    a.count_waiter();
+                    g.count_waiter();
                     *counted = true;
                     *since = Some(Instant::now());
+                    g.census.shift(None, kind);
+                    *entry = kind;
                 }
-                a.try_acquire(true).then_some(())
+                match g.try_acquire(true) {
+                    Attempt::Busy => None,
+                    a => Some(a),
+                }
             };
-            match s.wait_on(a.event(), &mut self.listener, arm) {
-                Poll::Ready(Wake::Done(())) => return self.done(),
+            match s.wait_on(&g.event, &mut self.listener, arm) {
+                Poll::Ready(Wake::Done(Attempt::Acquired)) => return self.done(g),
+                Poll::Ready(Wake::Done(_)) => return self.closed(g),
                 Poll::Ready(Wake::Woken) => {
                     // Woken, and about to compete again: if we have been
                     // barged for too long, reserve the resource.
                     self.barged += 1;
-                    if self.starved() && a.reserve() {
+                    if self.starved() && g.reserve() {
                         self.reserved = true;
                     }
                 }
@@ -361,8 +1022,15 @@ impl Waiting {
         self.barged >= 1
     }
 
+    fn discard_listener(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.discard();
+        }
+    }
+
     /// Success: the count and any reservation ended with the acquire.
-    fn done(&mut self) -> Poll<()> {
+    fn done<W: Word>(&mut self, g: &Gate<W>) -> Poll<Result<(), ClosedMark>> {
+        g.census.shift(self.kind.take(), None);
         self.counted = false;
         self.reserved = false;
         self.since = None;
@@ -370,25 +1038,256 @@ impl Waiting {
         // A wake-up that reached us while we took the resource by ourselves
         // was meant for the release we consumed: passing it on would wake
         // the next waiter for nothing and send it to the back of the queue.
-        if let Some(listener) = self.listener.take() {
-            listener.discard();
-        }
-        Poll::Ready(())
+        self.discard_listener();
+        Poll::Ready(Ok(()))
+    }
+
+    fn closed<W: Word>(&mut self, g: &Gate<W>) -> Poll<Result<(), ClosedMark>> {
+        self.cancel(g);
+        Poll::Ready(Err(ClosedMark))
     }
 
     /// Gives up: a notification already delivered to our listener passes on
     /// (`event-listener` does that when a notified listener is dropped), and
     /// we leave the waiter count and the reservation.
-    pub(crate) fn cancel<A: Acquire + ?Sized>(&mut self, a: &A) {
+    pub(crate) fn cancel<W: Word>(&mut self, g: &Gate<W>) {
         self.listener = None;
         if self.reserved {
-            a.unreserve();
+            g.unreserve();
         } else if self.counted {
-            a.uncount_waiter();
+            g.uncount_waiter();
         }
+        g.census.shift(self.kind.take(), None);
         self.counted = false;
         self.reserved = false;
     }
+}
+
+// ---------------------------------------------------------------------------
+// "Woken means done" waits: Event (and, later, Barrier).
+// ---------------------------------------------------------------------------
+
+/// A flag-like primitive whose waiters are all woken at once (a
+/// broadcast), so that a wake-up is the result, not a cue to try again.
+pub(crate) trait Flag {
+    fn event(&self) -> &Event;
+    fn census(&self) -> &Census;
+    /// Whether the wait is over already (checked before listening).
+    fn is_over(&self) -> bool;
+    /// Announces a new waiter (after its listener is in place) and returns
+    /// whether the wait is over already.
+    fn count(&self) -> bool;
+    /// Removes a waiter announced by `count`.
+    fn uncount(&self);
+}
+
+/// The state of one "woken means done" wait.
+///
+/// Unlike an acquire, a wake-up here is a broadcast: a waiter that is
+/// dropped after it was woken must not hand the wake-up on, or a waiter that
+/// came later would return for something that happened before it came. So
+/// every exit *discards* the listener.
+#[derive(Debug, Default)]
+#[allow(unreachable_pub)]
+pub struct Signal {
+    counted: bool,
+    kind: Option<Kind>,
+    listener: Option<EventListener>,
+}
+
+impl Signal {
+    pub(crate) const fn new() -> Self {
+        Signal {
+            counted: false,
+            kind: None,
+            listener: None,
+        }
+    }
+
+    /// `Ready` once the flag says the wait is over or a broadcast woke us.
+    pub(crate) fn poll<F: Flag + ?Sized>(&mut self, f: &F, s: &mut Strategy<'_, '_>) -> Poll<()> {
+        let kind = s.kind();
+        if self.counted && kind.is_some() && kind != self.kind {
+            f.census().shift(self.kind, kind);
+            self.kind = kind;
+        }
+        if f.is_over() {
+            self.finish(f);
+            return Poll::Ready(());
+        }
+        let counted = &mut self.counted;
+        let entry = &mut self.kind;
+        let arm = || {
+            if *counted {
+                f.is_over()
+            } else {
+                *counted = true;
+                f.census().shift(None, kind);
+                *entry = kind;
+                f.count()
+            }
+            .then_some(())
+        };
+        match s.wait_on(f.event(), &mut self.listener, arm) {
+            Poll::Ready(_) => {
+                self.finish(f);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Leaves: uncounts and discards the listener. Returns whether a
+    /// broadcast had reached us (a timed wait that raced it still reports
+    /// it).
+    pub(crate) fn finish<F: Flag + ?Sized>(&mut self, f: &F) -> bool {
+        let woken = self.listener.take().is_some_and(|l| l.discard());
+        if self.counted {
+            self.counted = false;
+            f.uncount();
+        }
+        f.census().shift(self.kind.take(), None);
+        woken
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One generic acquire future over a handle (`&P` or `Arc<P>`).
+// ---------------------------------------------------------------------------
+
+/// A borrowed or owned handle to a lock-like primitive, and what an acquire
+/// through it hands out. Sealed: nominally `pub` so that the public future
+/// [`Acquiring`] can name it.
+#[allow(unreachable_pub)]
+pub trait Handle: Sized + Unpin {
+    /// The layout of the primitive's state word.
+    #[doc(hidden)]
+    type Word: Word;
+    /// What the acquire produces (a guard, or `Result<permit, Closed>`).
+    type Output;
+    /// What a timed acquire produces.
+    type Timed;
+    /// The name of the future's `wait` in messages (e.g. `Lock::lock`).
+    #[doc(hidden)]
+    const NAME: &'static str;
+    #[doc(hidden)]
+    fn gate(&self) -> &Gate<Self::Word>;
+    /// The handle, turned into what the caller gets on success.
+    #[doc(hidden)]
+    fn granted(self) -> Self::Output;
+    /// The primitive was closed.
+    #[doc(hidden)]
+    fn closed() -> Self::Output;
+    #[doc(hidden)]
+    fn in_time(out: Self::Output) -> Self::Timed;
+    #[doc(hidden)]
+    fn timed_out() -> Self::Timed;
+}
+
+/// The one acquire future of amphi: [`LockFuture`](crate::futures::LockFuture),
+/// [`LockArcFuture`](crate::futures::LockArcFuture),
+/// [`AcquireFuture`](crate::futures::AcquireFuture) and
+/// [`AcquireArcFuture`](crate::futures::AcquireArcFuture) are this type over
+/// a borrowed or an owned (`Arc`) handle.
+///
+/// `.await` it from a task, or block a thread with
+/// [`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout) and
+/// [`wait_deadline`](Self::wait_deadline); [`timeout`](Self::timeout) awaits
+/// it with a time limit. `Unpin`; `Send` and `Sync` when the handle is.
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it before it completes holds nothing, and a wake-up
+/// it had been given passes on to the next waiter.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let lock = amphi::Lock::new(0);
+/// let held = lock.lock_blocking();
+/// let fut: amphi::futures::Acquiring<&amphi::Lock<i32>> = lock.lock();
+/// assert!(fut.wait_timeout(Duration::from_millis(5)).is_none());
+/// drop(held);
+/// ```
+#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use the `_blocking` method"]
+pub struct Acquiring<H: Handle> {
+    /// `None` once the acquire completed.
+    handle: Option<H>,
+    waiting: Waiting,
+}
+
+impl<H: Handle> Acquiring<H> {
+    pub(crate) fn new(handle: H) -> Self {
+        Acquiring {
+            handle: Some(handle),
+            waiting: Waiting::new(),
+        }
+    }
+}
+
+impl<H: Handle> Op for Acquiring<H> {
+    const SPIN: bool = true;
+    type Output = H::Output;
+    type Timed = H::Timed;
+
+    fn name(&self) -> &'static str {
+        H::NAME
+    }
+
+    #[inline]
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<H::Output> {
+        let handle = self
+            .handle
+            .as_ref()
+            .expect("amphi: acquire future polled after it completed");
+        let result = std::task::ready!(self.waiting.poll(handle.gate(), s));
+        let handle = self.handle.take().expect("checked above");
+        Poll::Ready(match result {
+            Ok(()) => handle.granted(),
+            Err(ClosedMark) => H::closed(),
+        })
+    }
+
+    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<H::Timed> {
+        if let Some(handle) = self.handle.take() {
+            self.waiting.cancel(handle.gate());
+        }
+        Poll::Ready(H::timed_out())
+    }
+
+    fn in_time(out: H::Output) -> H::Timed {
+        H::in_time(out)
+    }
+}
+
+impl<H: Handle> Drop for Acquiring<H> {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.handle {
+            self.waiting.cancel(handle.gate());
+        }
+    }
+}
+
+impl<H: Handle> fmt::Debug for Acquiring<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquiring")
+            .field("of", &H::NAME)
+            .field("done", &self.handle.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+waiting_future! {
+    impl[H: Handle] Acquiring<H> => H::Output, timed H::Timed;
+    example: "```
+use std::time::Duration;
+let lock = amphi::Lock::new(0);
+let held = lock.lock_blocking();
+assert!(lock.lock().wait_timeout(Duration::from_millis(5)).is_none());
+drop(held);
+*lock.lock().wait() += 1;
+```"
 }
 
 #[cfg(feature = "tokio")]
@@ -428,7 +1327,7 @@ pin_project_lite::pin_project! {
     /// assert!(lock.lock().timeout(Duration::from_millis(10)).await.is_some());
     /// # }
     /// ```
-    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[must_use = "futures do nothing unless you `.await` them"]
     pub struct Timeout<F> {
         fut: F,
         deadline: Instant,
@@ -492,117 +1391,3 @@ impl<F: Op> Future for Timeout<F> {
         this.fut.poll_expired(&mut Strategy::Async(cx))
     }
 }
-
-/// Gives a named future of amphi its `Future` impl and its blocking and timed
-/// methods, all driving the one `Op` state machine.
-macro_rules! waiting_future {
-    (
-        impl[$($gen:tt)*] $ty:ty => $out:ty, timed $timed:ty;
-        example: $example:literal
-    ) => {
-        impl<$($gen)*> ::std::future::Future for $ty {
-            type Output = $out;
-            fn poll(
-                mut self: ::std::pin::Pin<&mut Self>,
-                cx: &mut ::std::task::Context<'_>,
-            ) -> ::std::task::Poll<$out> {
-                $crate::core::Op::poll_op(&mut *self, &mut $crate::core::Strategy::Async(cx))
-            }
-        }
-
-        impl<$($gen)*> $ty {
-            /// Blocks the current thread until the operation completes.
-            ///
-            /// # Blocking
-            ///
-            /// Parks the thread (no allocation, no runtime needed). On a
-            /// tokio multi-thread worker it first moves the worker's other
-            /// tasks away (`block_in_place`); inside a current-thread
-            /// runtime's task it panics rather than stall the runtime, when
-            /// it would have to wait at all.
-            ///
-            /// # Cancel safety
-            ///
-            /// Not a future; it returns only when done.
-            ///
-            /// # Examples
-            ///
-            #[doc = $example]
-            pub fn wait(mut self) -> $out {
-                $crate::core::block_forever(&mut self)
-            }
-
-            /// Blocks for at most `timeout`. A zero timeout only tries; a
-            /// huge one saturates to "wait forever".
-            ///
-            /// # Blocking
-            ///
-            /// As [`wait`](Self::wait), for at most `timeout`.
-            ///
-            /// # Cancel safety
-            ///
-            /// Not a future. When the time runs out nothing is lost: a
-            /// notification that arrived at the last moment passes on to
-            /// another waiter.
-            ///
-            /// # Examples
-            ///
-            #[doc = $example]
-            pub fn wait_timeout(self, timeout: ::std::time::Duration) -> $timed {
-                self.wait_deadline_opt($crate::core::deadline_after(timeout))
-            }
-
-            /// Blocks until `deadline` at the latest.
-            ///
-            /// # Blocking
-            ///
-            /// As [`wait`](Self::wait), until `deadline`.
-            ///
-            /// # Cancel safety
-            ///
-            /// As [`wait_timeout`](Self::wait_timeout).
-            ///
-            /// # Examples
-            ///
-            #[doc = $example]
-            pub fn wait_deadline(self, deadline: ::std::time::Instant) -> $timed {
-                self.wait_deadline_opt(Some(deadline))
-            }
-
-            fn wait_deadline_opt(mut self, deadline: Option<::std::time::Instant>) -> $timed {
-                $crate::core::block_timed(&mut self, deadline)
-            }
-
-            /// Awaits with a time limit (needs a tokio runtime with time
-            /// enabled, see [`Timeout`](crate::futures::Timeout)).
-            ///
-            /// # Cancel safety
-            ///
-            /// Cancel safe: dropping the returned future loses nothing.
-            ///
-            /// # Examples
-            ///
-            #[doc = $example]
-            #[cfg(feature = "tokio")]
-            pub fn timeout(self, timeout: ::std::time::Duration) -> $crate::core::Timeout<Self> {
-                $crate::core::Timeout::new(self, $crate::core::deadline_after(timeout))
-            }
-
-            /// Awaits until `deadline` at the latest (needs a tokio runtime
-            /// with time enabled, see [`Timeout`](crate::futures::Timeout)).
-            ///
-            /// # Cancel safety
-            ///
-            /// Cancel safe: dropping the returned future loses nothing.
-            ///
-            /// # Examples
-            ///
-            #[doc = $example]
-            #[cfg(feature = "tokio")]
-            pub fn timeout_at(self, deadline: ::std::time::Instant) -> $crate::core::Timeout<Self> {
-                $crate::core::Timeout::new(self, Some(deadline))
-            }
-        }
-    };
-}
-pub(crate) use waiting_future;

@@ -3,9 +3,10 @@
 use std::fmt;
 use std::task::Poll;
 
-use event_listener::EventListener;
-
-use crate::core::{AtomicUsize, Op, Ordering, Strategy, Wake, const_fn, waiting_future};
+use crate::core::{
+    AtomicUsize, Census, Flag, Op, Ordering, Signal, Strategy, Waiters, block_forever,
+    blocking_mode, const_fn, waiting_future,
+};
 
 /// Set while the flag is set.
 const SET: usize = 1;
@@ -19,6 +20,11 @@ const WAITER: usize = 2;
 /// returns `true` even if `clear` runs before it is scheduled (as Python
 /// since CPython issue 13502): waking is the report, not a later look at the
 /// flag.
+///
+/// A `set` is a broadcast: it wakes the waiters that are there at that
+/// moment, and no one else. A waiter that is dropped (or times out) after a
+/// `set` woke it does not hand the wake-up on, so a waiter that starts after
+/// a `clear` waits for the next `set`.
 ///
 /// # Examples
 ///
@@ -39,6 +45,7 @@ pub struct Event {
     /// `SET` bit plus `WAITER` times the number of counted waiters.
     state: AtomicUsize,
     event: event_listener::Event,
+    census: Census,
 }
 
 impl Event {
@@ -55,6 +62,7 @@ impl Event {
             Event {
                 state: AtomicUsize::new(0),
                 event: event_listener::Event::new(),
+                census: Census::new(),
             }
         }
     }
@@ -128,8 +136,7 @@ impl Event {
     pub fn wait(&self) -> EventWait<'_> {
         EventWait {
             event: self,
-            counted: false,
-            listener: None,
+            signal: Signal::new(),
         }
     }
 
@@ -138,8 +145,9 @@ impl Event {
     /// # Blocking
     ///
     /// As [`EventWait::wait`]: parks the thread, moving a tokio multi-thread
-    /// worker's tasks away first; panics inside a current-thread runtime's
-    /// task if the flag is not set yet.
+    /// worker's tasks away first. On a thread that drives a current-thread
+    /// runtime it panics at the caller's line, every time, even when the
+    /// flag is set already: `.await` [`wait`](Self::wait) there.
     ///
     /// # Cancel safety
     ///
@@ -155,8 +163,41 @@ impl Event {
     /// assert!(ev.wait_blocking());
     /// ```
     #[doc(alias = "blocking_wait")]
+    #[track_caller]
     pub fn wait_blocking(&self) -> bool {
-        self.is_set() || self.wait().wait()
+        let mode = blocking_mode("Event::wait_blocking");
+        self.is_set() || block_forever(&mut self.wait(), mode)
+    }
+
+    /// How many threads and tasks wait for the flag right now (a snapshot,
+    /// kept on the slow path only).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ev = amphi::Event::new();
+    /// assert_eq!(ev.waiters().total(), 0);
+    /// ```
+    pub fn waiters(&self) -> Waiters {
+        self.census.snapshot()
+    }
+}
+
+impl Flag for Event {
+    fn event(&self) -> &event_listener::Event {
+        &self.event
+    }
+    fn census(&self) -> &Census {
+        &self.census
+    }
+    fn is_over(&self) -> bool {
+        self.is_set()
+    }
+    fn count(&self) -> bool {
+        self.state.fetch_add(WAITER, Ordering::SeqCst) & SET != 0
+    }
+    fn uncount(&self) {
+        self.state.fetch_sub(WAITER, Ordering::Relaxed);
     }
 }
 
@@ -191,61 +232,29 @@ impl fmt::Debug for Event {
 /// ev.set();
 /// assert!(ev.wait().wait());
 /// ```
-#[must_use = "futures do nothing unless you `.await` or poll them"]
+#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `Event::wait_blocking`"]
 pub struct EventWait<'a> {
     event: &'a Event,
-    counted: bool,
-    listener: Option<EventListener>,
-}
-
-impl EventWait<'_> {
-    fn uncount(&mut self) {
-        if self.counted {
-            self.counted = false;
-            self.event.state.fetch_sub(WAITER, Ordering::Relaxed);
-        }
-    }
+    signal: Signal,
 }
 
 impl Op for EventWait<'_> {
     type Output = bool;
     type Timed = bool;
 
+    fn name(&self) -> &'static str {
+        "Event::wait"
+    }
+
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<bool> {
-        if self.event.is_set() {
-            self.uncount();
-            self.listener = None;
-            return Poll::Ready(true);
-        }
-        let ev = self.event;
-        let counted = &mut self.counted;
-        let arm = || {
-            if !*counted {
-                *counted = true;
-                ev.state.fetch_add(WAITER, Ordering::SeqCst) & SET != 0
-            } else {
-                ev.is_set()
-            }
-            .then_some(())
-        };
-        match s.wait_on(&ev.event, &mut self.listener, arm) {
-            // Woken: `set` ran after we started listening. Report it even if
-            // the flag was cleared since (CPython issue 13502).
-            Poll::Ready(Wake::Woken | Wake::Done(())) => {
-                self.uncount();
-                Poll::Ready(true)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        // Woken: `set` ran after we started listening. Report it even if the
+        // flag was cleared since (CPython issue 13502).
+        self.signal.poll(self.event, s).map(|()| true)
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<bool> {
         // A `set` that raced the deadline still counts.
-        let woken = self.listener.take().is_some_and(|l| {
-            use event_listener::Listener;
-            l.discard()
-        });
-        self.uncount();
+        let woken = self.signal.finish(self.event);
         Poll::Ready(woken || self.event.is_set())
     }
 
@@ -256,7 +265,8 @@ impl Op for EventWait<'_> {
 
 impl Drop for EventWait<'_> {
     fn drop(&mut self) {
-        self.uncount();
+        // Discards a wake-up we had: a `set` is not handed on.
+        self.signal.finish(self.event);
     }
 }
 

@@ -14,6 +14,7 @@
 //! ```
 
 pub use crate::condition::{ConditionWait, ConditionWaitWhile};
+pub use crate::core::Acquiring;
 #[cfg(feature = "tokio")]
 pub use crate::core::Timeout;
 pub use crate::event::EventWait;

@@ -101,9 +101,11 @@ mod semaphore;
 
 pub mod futures;
 
-pub use condition::{Condition, Relock};
+pub use condition::{Condition, Relock, WaitTimeoutResult};
+pub use core::Waiters;
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockGuardArc};
 pub use semaphore::{
-    BoundedSemaphore, OverRelease, Semaphore, SemaphorePermit, SemaphorePermitArc,
+    AcquireTimeoutError, AsSemaphore, BoundedSemaphore, Closed, OverRelease, Semaphore,
+    SemaphorePermit, SemaphorePermitArc, TryAcquireError,
 };

@@ -3,12 +3,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::task::Poll;
-
-use event_listener::Event;
 
 use crate::core::{
-    Acquire, AtomicUsize, Op, Ordering, Strategy, Waiting, const_fn, waiting_future,
+    Acquiring, Attempt, Gate, Handle, Ordering, Waiters, Word, block_forever, blocking_mode,
+    const_fn,
 };
 use crate::raw::DataCell;
 
@@ -18,6 +16,27 @@ const LOCKED: usize = 1;
 const RESERVED: usize = 2;
 /// One waiter in the "someone waits" count kept above the flag bits.
 const WAITER: usize = 4;
+
+/// The layout of a lock's state word, for the waiting core.
+#[derive(Debug)]
+#[allow(unreachable_pub)]
+pub struct LockWord;
+
+impl Word for LockWord {
+    const WAITER: usize = WAITER;
+    const WAITER_MASK: usize = !(LOCKED | RESERVED);
+    const RESERVED: usize = RESERVED;
+    const CLOSED: usize = 0;
+    const ADDITIONAL: bool = false;
+    #[inline]
+    fn units(s: usize) -> usize {
+        usize::from(s & LOCKED == 0)
+    }
+    #[inline]
+    fn take(s: usize) -> usize {
+        s | LOCKED
+    }
+}
 
 /// A mutual-exclusion lock holding a `T` (Python's `threading.Lock`; with the
 /// default `T = ()` it is the bare lock).
@@ -32,9 +51,15 @@ const WAITER: usize = 4;
 /// **Fairness**: waiters are woken in FIFO order, and a running thread or
 /// task may take a freed lock before the woken waiter runs (barging, as in
 /// parking_lot, std and async-lock), which keeps throughput high. A waiter
-/// that has been barged for more than a millisecond reserves the lock: the
-/// next unlock lets only that waiter in. So no thread or task starves, even
-/// against a holder that relocks in a tight loop.
+/// that has waited for more than a millisecond and then loses one more race
+/// reserves the lock: the next unlock lets only that waiter in. So no thread
+/// or task starves, even against a holder that relocks in a tight loop.
+///
+/// **A future kept alive but not polled stops nobody** (a `&mut fut` in a
+/// `select!` loop that is busy elsewhere): if it holds the reservation and
+/// the lock has been free for 2 ms, the next `try_lock` or arriving waiter
+/// ends the reservation; if it was woken and does not come, every 32nd
+/// unlock that finds its wake-up still pending wakes the next waiter too.
 ///
 /// **No poisoning**: a panic while the guard is held unlocks the lock.
 ///
@@ -57,12 +82,9 @@ const WAITER: usize = 4;
 /// # }
 /// ```
 pub struct Lock<T: ?Sized = ()> {
-    /// `LOCKED` and `RESERVED` bits plus `WAITER` times the number of
-    /// counted waiters.
-    state: AtomicUsize,
-    event: Event,
-    /// Where the waiter holding the reservation listens.
-    reserved: Event,
+    /// The state word (`LOCKED` and `RESERVED` bits plus `WAITER` times the
+    /// number of counted waiters) and the waiting bookkeeping.
+    gate: Gate<LockWord>,
     pub(crate) data: DataCell<T>,
 }
 
@@ -79,9 +101,7 @@ impl<T> Lock<T> {
         /// ```
         pub fn new(value: T) -> Self {
             Lock {
-                state: AtomicUsize::new(0),
-                event: Event::new(),
-                reserved: Event::new(),
+                gate: Gate::new(0),
                 data: DataCell::new(value),
             }
         }
@@ -126,22 +146,20 @@ impl<T: ?Sized> Lock<T> {
     /// ```
     #[inline]
     pub fn lock(&self) -> LockFuture<'_, T> {
-        LockFuture {
-            lock: self,
-            waiting: Waiting::new(),
-        }
+        Acquiring::new(self)
     }
 
     /// Locks, blocking the current thread as long as it takes.
     ///
     /// # Blocking
     ///
-    /// Parks the thread without allocating. Works on plain threads and
-    /// `spawn_blocking` threads; on a tokio multi-thread worker it first moves
-    /// the worker's other tasks away (`block_in_place`); inside a task of a
-    /// current-thread runtime it panics if it would have to wait (blocking
-    /// there would stall the runtime). Uncontended, it is one atomic
-    /// compare-and-swap and never looks at the runtime.
+    /// Parks the thread without allocating, after a short spin. Works on
+    /// plain threads and `spawn_blocking` threads; on a tokio multi-thread
+    /// worker it first moves the worker's other tasks away
+    /// (`block_in_place`). On a thread that drives a current-thread runtime
+    /// (its tasks, `block_on`, a `LocalSet`) it panics at the caller's line,
+    /// every time, contended or not: `.await` [`lock`](Self::lock) there.
+    /// Uncontended, it is one compare-and-swap plus a thread-local read.
     ///
     /// # Cancel safety
     ///
@@ -156,18 +174,21 @@ impl<T: ?Sized> Lock<T> {
     /// ```
     #[doc(alias = "blocking_lock")]
     #[inline]
+    #[track_caller]
     pub fn lock_blocking(&self) -> LockGuard<'_, T> {
+        let mode = blocking_mode("Lock::lock_blocking");
         if self.fast_lock() {
             return LockGuard::new(self);
         }
-        self.lock().wait()
+        block_forever(&mut self.lock(), mode)
     }
 
     /// Locks if the lock is free right now (Python `acquire(blocking=False)`).
     ///
     /// It also fails in the short moment after an unlock during which a
     /// starved waiter holds the lock's reservation (see Fairness above), even
-    /// though [`is_locked`](Self::is_locked) is then `false`.
+    /// though [`is_locked`](Self::is_locked) is then `false`; that moment
+    /// lasts at most 2 ms, even if the reserving waiter never comes.
     ///
     /// # Examples
     ///
@@ -180,7 +201,7 @@ impl<T: ?Sized> Lock<T> {
     /// ```
     #[inline]
     pub fn try_lock(&self) -> Option<LockGuard<'_, T>> {
-        self.try_acquire(false).then(|| LockGuard::new(self))
+        (self.gate.try_acquire(false) == Attempt::Acquired).then(|| LockGuard::new(self))
     }
 
     /// Locks through an `Arc`, giving an owned guard that can move into
@@ -207,10 +228,7 @@ impl<T: ?Sized> Lock<T> {
     /// # }
     /// ```
     pub fn lock_arc(self: &Arc<Self>) -> LockArcFuture<T> {
-        LockArcFuture {
-            lock: Some(Arc::clone(self)),
-            waiting: Waiting::new(),
-        }
+        Acquiring::new(Arc::clone(self))
     }
 
     /// Blocking [`lock_arc`](Self::lock_arc).
@@ -232,11 +250,13 @@ impl<T: ?Sized> Lock<T> {
     /// std::thread::spawn(move || *guard += 1).join().unwrap();
     /// assert_eq!(*lock.lock_blocking(), 1);
     /// ```
+    #[track_caller]
     pub fn lock_arc_blocking(self: &Arc<Self>) -> LockGuardArc<T> {
+        let mode = blocking_mode("Lock::lock_arc_blocking");
         if self.fast_lock() {
             return LockGuardArc::new(Arc::clone(self));
         }
-        self.lock_arc().wait()
+        block_forever(&mut self.lock_arc(), mode)
     }
 
     /// [`try_lock`](Self::try_lock) with an owned guard.
@@ -251,7 +271,7 @@ impl<T: ?Sized> Lock<T> {
     /// drop(guard);
     /// ```
     pub fn try_lock_arc(self: &Arc<Self>) -> Option<LockGuardArc<T>> {
-        self.try_acquire(false)
+        (self.gate.try_acquire(false) == Attempt::Acquired)
             .then(|| LockGuardArc::new(Arc::clone(self)))
     }
 
@@ -267,7 +287,20 @@ impl<T: ?Sized> Lock<T> {
     /// assert!(!lock.is_locked());
     /// ```
     pub fn is_locked(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & LOCKED != 0
+        self.gate.state.load(Ordering::Relaxed) & LOCKED != 0
+    }
+
+    /// How many threads and tasks wait for the lock right now (a snapshot,
+    /// for seeing what is stuck; kept on the slow path only).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = amphi::Lock::new(());
+    /// assert_eq!(lock.waiters().total(), 0);
+    /// ```
+    pub fn waiters(&self) -> Waiters {
+        self.gate.waiters()
     }
 
     /// The value, through `&mut self`: no locking needed.
@@ -285,7 +318,8 @@ impl<T: ?Sized> Lock<T> {
 
     #[inline]
     fn fast_lock(&self) -> bool {
-        self.state
+        self.gate
+            .state
             .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
@@ -294,89 +328,60 @@ impl<T: ?Sized> Lock<T> {
     /// when someone waits.
     #[inline]
     pub(crate) fn unlock(&self) {
-        let prev = self.state.fetch_sub(LOCKED, Ordering::AcqRel);
+        let prev = self.gate.state.fetch_sub(LOCKED, Ordering::AcqRel);
         if prev >= RESERVED {
-            self.wake_one(prev);
+            self.gate.released(1, prev);
         }
     }
 
-    #[cold]
-    fn wake_one(&self, state: usize) {
-        if state & RESERVED != 0 {
-            self.reserved.notify(1);
-        } else {
-            self.event.notify(1);
-        }
+    pub(crate) fn gate(&self) -> &Gate<LockWord> {
+        &self.gate
     }
 }
 
-impl<T: ?Sized> Acquire for Lock<T> {
-    fn event(&self) -> &Event {
-        &self.event
-    }
+impl<'a, T: ?Sized> Handle for &'a Lock<T> {
+    type Word = LockWord;
+    type Output = LockGuard<'a, T>;
+    type Timed = Option<LockGuard<'a, T>>;
+    const NAME: &'static str = "Lock::lock";
 
-    #[inline]
-    fn try_acquire(&self, counted: bool) -> bool {
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            if s & (LOCKED | RESERVED) != 0 {
-                return false;
-            }
-            let new = if counted {
-                (s - WAITER) | LOCKED
-            } else {
-                s | LOCKED
-            };
-            match self
-                .state
-                .compare_exchange_weak(s, new, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(now) => s = now,
-            }
-        }
+    fn gate(&self) -> &Gate<LockWord> {
+        &self.gate
     }
-
-    fn count_waiter(&self) {
-        self.state.fetch_add(WAITER, Ordering::SeqCst);
+    fn granted(self) -> LockGuard<'a, T> {
+        LockGuard::new(self)
     }
-
-    fn uncount_waiter(&self) {
-        let prev = self.state.fetch_sub(WAITER, Ordering::SeqCst);
-        // If the lock is free and others wait, make sure one of them looks.
-        if prev & LOCKED == 0 && prev >= 2 * WAITER {
-            self.wake_one(prev - WAITER);
-        }
+    fn closed() -> LockGuard<'a, T> {
+        unreachable!("a Lock is never closed")
     }
-
-    fn reserve(&self) -> bool {
-        // Free: just compete for it. Already reserved: keep waiting.
-        self.state
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
-                (s & LOCKED != 0 && s & RESERVED == 0).then_some(s | RESERVED)
-            })
-            .is_ok()
+    fn in_time(out: LockGuard<'a, T>) -> Option<LockGuard<'a, T>> {
+        Some(out)
     }
-
-    fn reserved_event(&self) -> &Event {
-        &self.reserved
+    fn timed_out() -> Option<LockGuard<'a, T>> {
+        None
     }
+}
 
-    fn try_claim(&self) -> bool {
-        self.state
-            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |s| {
-                (s & LOCKED == 0).then(|| (s - RESERVED - WAITER) | LOCKED)
-            })
-            .is_ok()
+impl<T: ?Sized> Handle for Arc<Lock<T>> {
+    type Word = LockWord;
+    type Output = LockGuardArc<T>;
+    type Timed = Option<LockGuardArc<T>>;
+    const NAME: &'static str = "Lock::lock_arc";
+
+    fn gate(&self) -> &Gate<LockWord> {
+        &self.gate
     }
-
-    fn unreserve(&self) {
-        let prev = self.state.fetch_sub(RESERVED + WAITER, Ordering::SeqCst);
-        // While reserved, unlocks woke only us: if the lock is free now,
-        // hand the turn to the other waiters.
-        if prev & LOCKED == 0 && prev >= RESERVED + 2 * WAITER {
-            self.event.notify(1);
-        }
+    fn granted(self) -> LockGuardArc<T> {
+        LockGuardArc::new(self)
+    }
+    fn closed() -> LockGuardArc<T> {
+        unreachable!("a Lock is never closed")
+    }
+    fn in_time(out: LockGuardArc<T>) -> Option<LockGuardArc<T>> {
+        Some(out)
+    }
+    fn timed_out() -> Option<LockGuardArc<T>> {
+        None
     }
 }
 
@@ -416,7 +421,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Lock<T> {
 /// drop(guard); // unlocks
 /// assert_eq!(lock.lock_blocking().len(), 2);
 /// ```
-#[must_use = "the lock is released as soon as the guard is dropped"]
+#[must_use = "the lock unlocks as soon as the guard is dropped: bind it to a named variable (`let _guard = ...`; `let _ = ...` unlocks at once)"]
 pub struct LockGuard<'a, T: ?Sized> {
     pub(crate) lock: &'a Lock<T>,
     /// Gives the guard the `Send`/`Sync` of `&mut T`.
@@ -477,7 +482,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for LockGuard<'_, T> {
 /// let guard: amphi::LockGuardArc<i32> = lock.lock_arc_blocking();
 /// assert_eq!(*guard, 1);
 /// ```
-#[must_use = "the lock is released as soon as the guard is dropped"]
+#[must_use = "the lock unlocks as soon as the guard is dropped: bind it to a named variable (`let _guard = ...`; `let _ = ...` unlocks at once)"]
 pub struct LockGuardArc<T: ?Sized> {
     pub(crate) lock: Arc<Lock<T>>,
     /// Gives the guard the `Send`/`Sync` of `Box<T>`.
@@ -520,8 +525,17 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for LockGuardArc<T> {
     }
 }
 
-/// The future of [`Lock::lock`]; also blocks a thread, with or without a time
-/// limit.
+impl<T: ?Sized + fmt::Display> fmt::Display for LockGuardArc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// The future of [`Lock::lock`]: the crate's one [`Acquiring`] future over
+/// a borrowed lock. It also blocks a thread
+/// ([`wait`](Acquiring::wait), [`wait_timeout`](Acquiring::wait_timeout),
+/// [`wait_deadline`](Acquiring::wait_deadline)), or awaits with a time limit
+/// ([`timeout`](Acquiring::timeout)); timed forms give `Option<guard>`.
 ///
 /// `Send` and `Sync` when `T: Send`; `Unpin`.
 ///
@@ -535,61 +549,12 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for LockGuardArc<T> {
 /// use std::time::Duration;
 /// let lock = amphi::Lock::new(0);
 /// let held = lock.lock_blocking();
-/// assert!(lock.lock().wait_timeout(Duration::from_millis(5)).is_none());
+/// let fut: amphi::futures::LockFuture<'_, i32> = lock.lock();
+/// assert!(fut.wait_timeout(Duration::from_millis(5)).is_none());
 /// drop(held);
 /// *lock.lock().wait() += 1;
 /// ```
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct LockFuture<'a, T: ?Sized> {
-    lock: &'a Lock<T>,
-    waiting: Waiting,
-}
-
-impl<'a, T: ?Sized> Op for LockFuture<'a, T> {
-    const SPIN: bool = true;
-    type Output = LockGuard<'a, T>;
-    type Timed = Option<LockGuard<'a, T>>;
-
-    #[inline]
-    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        self.waiting
-            .poll(self.lock, s)
-            .map(|()| LockGuard::new(self.lock))
-    }
-
-    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
-        self.waiting.cancel(self.lock);
-        Poll::Ready(None)
-    }
-
-    fn in_time(out: Self::Output) -> Self::Timed {
-        Some(out)
-    }
-}
-
-impl<T: ?Sized> Drop for LockFuture<'_, T> {
-    fn drop(&mut self) {
-        self.waiting.cancel(self.lock);
-    }
-}
-
-impl<T: ?Sized> fmt::Debug for LockFuture<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LockFuture").finish_non_exhaustive()
-    }
-}
-
-waiting_future! {
-    impl['a, T: ?Sized] LockFuture<'a, T> => LockGuard<'a, T>, timed Option<LockGuard<'a, T>>;
-    example: "```
-use std::time::Duration;
-let lock = amphi::Lock::new(0);
-let held = lock.lock_blocking();
-assert!(lock.lock().wait_timeout(Duration::from_millis(5)).is_none());
-drop(held);
-*lock.lock().wait() += 1;
-```"
-}
+pub type LockFuture<'a, T> = Acquiring<&'a Lock<T>>;
 
 /// The future of [`Lock::lock_arc`]; as [`LockFuture`], with an owned guard.
 ///
@@ -604,65 +569,8 @@ drop(held);
 /// ```
 /// use std::sync::Arc;
 /// let lock = Arc::new(amphi::Lock::new(0));
-/// let mut guard = lock.lock_arc().wait();
+/// let fut: amphi::futures::LockArcFuture<i32> = lock.lock_arc();
+/// let mut guard = fut.wait();
 /// *guard += 1;
 /// ```
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct LockArcFuture<T: ?Sized> {
-    /// `None` once the guard has been handed out.
-    lock: Option<Arc<Lock<T>>>,
-    waiting: Waiting,
-}
-
-impl<T: ?Sized> Op for LockArcFuture<T> {
-    const SPIN: bool = true;
-    type Output = LockGuardArc<T>;
-    type Timed = Option<LockGuardArc<T>>;
-
-    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        let lock = self
-            .lock
-            .as_ref()
-            .expect("LockArcFuture polled after completion");
-        std::task::ready!(self.waiting.poll(&**lock, s));
-        Poll::Ready(LockGuardArc::new(self.lock.take().expect("checked above")))
-    }
-
-    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
-        if let Some(lock) = &self.lock {
-            self.waiting.cancel(&**lock);
-        }
-        Poll::Ready(None)
-    }
-
-    fn in_time(out: Self::Output) -> Self::Timed {
-        Some(out)
-    }
-}
-
-impl<T: ?Sized> Drop for LockArcFuture<T> {
-    fn drop(&mut self) {
-        if let Some(lock) = &self.lock {
-            self.waiting.cancel(&**lock);
-        }
-    }
-}
-
-impl<T: ?Sized> fmt::Debug for LockArcFuture<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LockArcFuture").finish_non_exhaustive()
-    }
-}
-
-waiting_future! {
-    impl[T: ?Sized] LockArcFuture<T> => LockGuardArc<T>, timed Option<LockGuardArc<T>>;
-    example: "```
-use std::sync::Arc;
-use std::time::Duration;
-let lock = Arc::new(amphi::Lock::new(0));
-let held = lock.lock_arc().wait();
-assert!(lock.lock_arc().wait_timeout(Duration::from_millis(5)).is_none());
-drop(held);
-assert!(lock.lock_arc().wait_timeout(Duration::from_millis(5)).is_some());
-```"
-}
+pub type LockArcFuture<T> = Acquiring<Arc<Lock<T>>>;

@@ -32,6 +32,10 @@ pub(crate) fn park<T>(
 ) -> Poll<Wake<T>> {
     listener!(event => l);
     if let Some(done) = arm() {
+        // Finished without waiting. A notification that raced `arm` was for
+        // the state `arm` just saw (a release we took, a broadcast we
+        // report): discard it rather than hand it to a later waiter.
+        l.discard();
         return Poll::Ready(Wake::Done(done));
     }
     match deadline {
