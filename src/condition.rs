@@ -13,6 +13,7 @@ use crate::core::{
     blocking_mode, const_fn, waiting_future,
 };
 use crate::lock::{Lock, LockGuard, LockGuardArc};
+use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 
 /// A condition variable (Python's `threading.Condition`, std's `Condvar`)
 /// that threads and tasks wait on together, over the same [`Lock`].
@@ -27,10 +28,11 @@ use crate::lock::{Lock, LockGuard, LockGuardArc};
 /// `notify` may be called without holding the lock; a notify that does not
 /// hold it can run before a concurrent waiter has started to wait, and then
 /// it does not wake that waiter.) Waiters are woken in FIFO order. A waiter
-/// is woken only by a notify, or by the wake-up of a notified waiter that was
-/// cancelled before it returned (passed on so that `notify(1)` is never
-/// swallowed); and another thread may change the data between the wake-up
-/// and the re-acquire. So check your condition in a loop, or use
+/// is woken only by a notify, or by the wake-up of a waiter that a
+/// `notify(n)` reached and that was cancelled before it returned (passed on
+/// so that `notify(1)` is never swallowed; a `notify_all` is not passed on);
+/// and another thread may change the data between the wake-up and the
+/// re-acquire. So check your condition in a loop, or use
 /// [`wait_while`](Self::wait_while).
 ///
 /// # Examples
@@ -62,6 +64,9 @@ pub struct Condition {
     event: event_listener::Event,
     /// The "someone waits" count.
     waiters: AtomicUsize,
+    /// `notify_all` calls so far: a waiter dropped after one since it
+    /// started does not hand its wake-up on (a broadcast is not handed on).
+    broadcasts: StdAtomicUsize,
     census: Census,
 }
 
@@ -79,6 +84,7 @@ impl Condition {
             Condition {
                 event: event_listener::Event::new(),
                 waiters: AtomicUsize::new(0),
+                broadcasts: StdAtomicUsize::new(0),
                 census: Census::new(),
             }
         }
@@ -121,6 +127,7 @@ impl Condition {
             phase: Phase::Start(guard),
             listener: None,
             kind: None,
+            broadcasts: 0,
         }
     }
 
@@ -216,6 +223,10 @@ impl Condition {
 
     /// Wakes every waiter; returns how many it woke.
     ///
+    /// A broadcast: a waiter woken by it that is then dropped (a timeout, a
+    /// `select!`) does not hand the wake-up on, so a waiter that starts
+    /// after `notify_all` is not woken by it.
+    ///
     /// # Examples
     ///
     /// ```
@@ -223,7 +234,15 @@ impl Condition {
     /// assert_eq!(cond.notify_all(), 0);
     /// ```
     pub fn notify_all(&self) -> usize {
-        self.notify(usize::MAX)
+        if self.waiters.load(Ordering::SeqCst) == 0 {
+            return 0;
+        }
+        self.broadcasts.fetch_add(1, Ordering::SeqCst);
+        self.event.notify(usize::MAX)
+    }
+
+    fn broadcasts(&self) -> usize {
+        self.broadcasts.load(Ordering::SeqCst)
     }
 
     /// How many threads and tasks wait for a notification right now (a
@@ -435,6 +454,8 @@ pub struct ConditionWait<'c, G: Relock> {
     listener: Option<EventListener>,
     /// This waiter's entry in the condition's census.
     kind: Option<Kind>,
+    /// `notify_all` calls before this waiter started listening.
+    broadcasts: usize,
 }
 
 impl<G: Relock> ConditionWait<'_, G> {
@@ -492,10 +513,12 @@ impl<G: Relock> Op for ConditionWait<'_, G> {
             }
             let phase = &mut self.phase;
             let entry = &mut self.kind;
+            let broadcasts = &mut self.broadcasts;
             // Runs once the listener is in place: only then is the lock let go.
             let arm = || {
                 if let Phase::Start(_) = phase {
                     cond.waiters.fetch_add(1, Ordering::SeqCst);
+                    *broadcasts = cond.broadcasts();
                     cond.census.shift(None, kind);
                     *entry = kind;
                     let Phase::Start(guard) = std::mem::replace(phase, Phase::Done) else {
@@ -542,6 +565,13 @@ impl<G: Relock> Drop for ConditionWait<'_, G> {
     fn drop(&mut self) {
         match &mut self.phase {
             Phase::Waiting(_) => {
+                if self.cond.broadcasts() != self.broadcasts {
+                    // A `notify_all` came since we started: whatever woke us
+                    // woke everyone; hand nothing on.
+                    if let Some(l) = self.listener.take() {
+                        l.discard();
+                    }
+                }
                 // Dropping a notified listener passes its notification on.
                 self.listener = None;
                 self.uncount();
@@ -553,8 +583,9 @@ impl<G: Relock> Drop for ConditionWait<'_, G> {
                 ..
             } => {
                 G::cancel_relock(parked, waiting);
-                if *notified {
-                    // We were woken but will never return: wake someone else.
+                if *notified && self.cond.broadcasts() == self.broadcasts {
+                    // Woken by a `notify(n)` but we will never return: wake
+                    // someone else.
                     self.cond.notify(1);
                 }
             }

@@ -16,10 +16,15 @@
 //! | `try_x()` | `lock.try_lock()` | never waits |
 //! | `x_arc()` | `lock.lock_arc()` | owned guard for an `Arc<Self>` |
 //!
-//! Timed acquires give `Option<guard>` (`None`: the time ran out), timed
-//! [`Event`] waits give `bool`, and timed [`Condition`] waits give the guard
-//! back together with a `timed_out` flag. A zero timeout only tries; a
+//! Timed lock acquires give `Option<guard>` (`None`: the time ran out), timed
+//! semaphore acquires `Result<permit, AcquireTimeoutError>` (a semaphore can
+//! also be closed), timed [`Event`] waits `bool` (`true`: set), and timed
+//! [`Condition`] waits give the guard back together with a
+//! [`WaitTimeoutResult`] (`.timed_out()`). A zero timeout only tries; a
 //! timeout too large for `Instant` means "wait forever".
+//!
+//! Every primitive reports how many threads and tasks wait on it right now
+//! (`waiters()`, a [`Waiters`] snapshot), to see what is stuck.
 //!
 //! # Python → amphi
 //!
@@ -33,15 +38,18 @@
 //! | `lock.locked()` | `lock.is_locked()` | same |
 //! | `cond = Condition(lock)` | `let cond = Condition::new()`, used with the lock's guards | same |
 //! | `cond.wait()` | `g = cond.wait_blocking(g)` | `g = cond.wait(g).await` |
-//! | `cond.wait(t)` | `let (g, timed_out) = cond.wait(g).wait_timeout(t)` | `cond.wait(g).timeout(t).await` |
+//! | `cond.wait(t)` → `True` if notified | `let (g, r) = cond.wait(g).wait_timeout(t)`, `r.notified()` | `cond.wait(g).timeout(t).await` |
 //! | `cond.wait_for(pred)` | `cond.wait_while(g, \|v\| !pred(v)).wait()` | `cond.wait_while(g, ..).await` |
+//! | `cond.wait_for(pred, t)` | `cond.wait_while(g, ..).wait_timeout(t)` → `(g, r)`, `r.timed_out()` | `.timeout(t).await` |
 //! | `cond.notify(n)` / `notify_all()` | `cond.notify(n)` / `cond.notify_all()` | same |
 //! | `sem = Semaphore(n)` | `let sem = Semaphore::new(n)` | same |
-//! | `sem.acquire()` / `with sem:` | `let p = sem.acquire_blocking()` | `let p = sem.acquire().await` |
-//! | `sem.acquire(timeout=t)` | `sem.acquire().wait_timeout(t)` | `sem.acquire().timeout(t).await` |
-//! | `sem.acquire(blocking=False)` | `sem.try_acquire()` | same |
+//! | `sem.acquire()` / `with sem:` | `let p = sem.acquire_blocking()?` | `let p = sem.acquire().await?` |
+//! | `sem.acquire(timeout=t)` | `sem.acquire().wait_timeout(t)` → `Result` | `sem.acquire().timeout(t).await` |
+//! | `sem.acquire(blocking=False)` | `sem.try_acquire()` → `Result` | same |
 //! | `sem.release(n)` | `sem.release(n)` (or drop the permit) | same |
+//! | `acquire()` without `release()` | `p.forget()` | same |
 //! | `BoundedSemaphore(n).release()` past `n` | `Err(OverRelease)`, nothing changes | same |
+//! | (no Python equivalent) | `sem.close()`: waiters wake with `Err(Closed)` | same |
 //! | `ev = Event()` | `let ev = Event::new()` | same |
 //! | `ev.set()` / `clear()` / `is_set()` | `ev.set()` / `ev.clear()` / `ev.is_set()` | same |
 //! | `ev.wait()` | `ev.wait_blocking()` | `ev.wait().await` |
@@ -49,17 +57,43 @@
 //!
 //! # Blocking inside a runtime
 //!
-//! Blocking methods never build a runtime or call `block_on`. On their slow
-//! path (when they really must wait) they run the wait inside tokio's
-//! `block_in_place` if the thread belongs to a tokio runtime: on a
-//! multi-thread worker this moves the worker's other tasks to another thread
-//! first; on a `spawn_blocking` thread, or a thread outside any runtime, it
-//! costs nothing; inside a task of a current-thread runtime it panics (tokio's
-//! message: "can call blocking only when running on the multi-threaded
-//! runtime"), since blocking there would stall every task of that runtime,
-//! perhaps the very one that would wake the waiter. Uncontended blocking calls
-//! never look at the runtime and work everywhere. Without the default `tokio`
-//! feature, blocking calls simply park the thread.
+//! Blocking methods never build a runtime or call `block_on`. Every blocking
+//! call, fast path included, first asks where it runs, so that the same call
+//! in the same place behaves the same way whatever the contention:
+//!
+//! * **a plain thread** (no runtime): it parks the thread;
+//! * **a `spawn_blocking` thread**, or a thread that only entered a runtime:
+//!   it parks the thread;
+//! * **a multi-thread runtime's worker** (a task, or its `block_on` body): it
+//!   parks inside `tokio::task::block_in_place`, which first moves the
+//!   worker's other tasks to another thread. Two limits: the other futures
+//!   of the *same* task (`join!`/`select!` siblings, a `FuturesUnordered`)
+//!   stall until the call returns, and `block_in_place` can hand the worker's
+//!   tasks on only if the runtime can start another thread: with its
+//!   blocking pool full (`max_blocking_threads` all busy, for example with
+//!   `spawn_blocking` jobs waiting on the same lock), those tasks wait until
+//!   the blocking call returns;
+//! * **a `LocalSet` on a multi-thread runtime's `block_on`**: it parks plainly
+//!   (tokio refuses `block_in_place` there), stalling that `LocalSet`'s
+//!   other tasks while it waits;
+//! * **the thread that drives a current-thread runtime** (its tasks, its
+//!   `block_on` body, a `LocalSet` on it, and so a default `#[tokio::test]`):
+//!   it panics at the caller's line, every time, even when it would not have
+//!   had to wait, naming the method and the fix: `.await` the async form
+//!   there, or move the blocking code to `spawn_blocking` or a plain thread.
+//!   Blocking there would stall every task of that runtime, perhaps the very
+//!   one that would wake the waiter.
+//!
+//! Off any runtime the question costs one thread-local read. On a
+//! current-thread runtime's `spawn_blocking` threads it also costs a call of
+//! `block_in_place` that returns at once (tokio offers no other way to tell
+//! those threads from the runtime's own); tokio's refusal message may be
+//! printed just before amphi's panic. Without the default `tokio` feature,
+//! blocking calls simply park the thread.
+//!
+//! `let _ = lock.lock_blocking();` unlocks at once, as for every RAII guard
+//! (`let _` drops its value on the spot; rustc's `let_underscore_lock` lint
+//! knows only std's locks): bind guards to a named variable (`let _guard`).
 //!
 //! # Async timeouts
 //!
@@ -71,8 +105,19 @@
 //! # Cancel safety
 //!
 //! Dropping a pending amphi future (a timeout, `select!`, an aborted task)
-//! loses nothing: no lock hand-off, no permit, no notification. A wake-up that
-//! had already been delivered to the dropped waiter passes on to the next one.
+//! loses nothing: no lock hand-off, no permit, no notification. A wake-up
+//! meant for one waiter that had already reached the dropped one (a lock
+//! hand-off, a permit, a `notify(1)`) passes on to the next waiter. A
+//! broadcast (`Event::set`, [`Condition::notify_all`], `Semaphore::close`)
+//! is not handed on: a waiter that came after it must not wake for something
+//! that happened before it came.
+//!
+//! A future kept alive but not polled (a `&mut fut` in a `select!` loop that
+//! is busy elsewhere) stops nobody for long: a lock or permit reserved for
+//! it by the fairness fallback goes to others once it has been free for
+//! 2 ms (the next `try_` call or arriving waiter takes it), and a lock
+//! wake-up it does not take up is repeated to the next waiter after 32
+//! further unlocks.
 //!
 //! # No poisoning
 //!
