@@ -14,11 +14,15 @@
 //! amphi always uses `Lock<u64>` + `Condition`, notifying while holding the
 //! lock (so no notification can be lost).
 
-use std::sync::{Arc, Barrier};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
+
+mod common;
+use common::Threads;
 
 type AmphiPair = (amphi::Lock<u64>, amphi::Condition);
 type StdPair = (std::sync::Mutex<u64>, std::sync::Condvar);
@@ -67,8 +71,8 @@ fn amphi_pong_blocking(p: &AmphiPair, rounds: u64) {
     }
 }
 
-async fn amphi_ping(p: &AmphiPair, rounds: u64) {
-    let (lock, cond) = p;
+async fn amphi_ping(p: Arc<AmphiPair>, rounds: u64) {
+    let (lock, cond) = &*p;
     let mut g = lock.lock().await;
     for _ in 0..rounds {
         *g += 1;
@@ -79,8 +83,8 @@ async fn amphi_ping(p: &AmphiPair, rounds: u64) {
     }
 }
 
-async fn amphi_pong(p: &AmphiPair, rounds: u64) {
-    let (lock, cond) = p;
+async fn amphi_pong(p: Arc<AmphiPair>, rounds: u64) {
+    let (lock, cond) = &*p;
     let mut g = lock.lock().await;
     for _ in 0..rounds {
         while *g % 2 == 0 {
@@ -143,14 +147,14 @@ fn pl_pong(p: &PlPair, rounds: u64) {
 
 // ---- tokio Notify ----------------------------------------------------------
 
-async fn notify_ping(p: &NotifyPair, rounds: u64) {
+async fn notify_ping(p: Arc<NotifyPair>, rounds: u64) {
     for _ in 0..rounds {
         p.ping.notify_one();
         p.pong.notified().await;
     }
 }
 
-async fn notify_pong(p: &NotifyPair, rounds: u64) {
+async fn notify_pong(p: Arc<NotifyPair>, rounds: u64) {
     for _ in 0..rounds {
         p.ping.notified().await;
         p.pong.notify_one();
@@ -174,20 +178,60 @@ fn thread_thread<P: Send + Sync + 'static>(
     pong: fn(&P, u64),
 ) -> Duration {
     let pair = Arc::new(pair);
-    let barrier = Arc::new(Barrier::new(2));
-    let other = {
+    let other = Threads::spawn(1, {
         let pair = Arc::clone(&pair);
-        let barrier = Arc::clone(&barrier);
-        std::thread::spawn(move || {
-            barrier.wait();
-            pong(&pair, rounds);
-        })
-    };
-    barrier.wait();
-    let start = Instant::now();
+        move || pong(&pair, rounds)
+    });
+    let start = other.start();
     ping(&pair, rounds);
     let elapsed = start.elapsed();
-    other.join().unwrap();
+    other.join();
+    elapsed
+}
+
+/// Ping and pong on two tasks of `rt`, both spawned inside the clock.
+fn task_task<P, Ping, Pong>(
+    rt: &Runtime,
+    pair: P,
+    rounds: u64,
+    ping: fn(Arc<P>, u64) -> Ping,
+    pong: fn(Arc<P>, u64) -> Pong,
+) -> Duration
+where
+    P: Send + Sync + 'static,
+    Ping: Future<Output = ()> + Send + 'static,
+    Pong: Future<Output = ()> + Send + 'static,
+{
+    let pair = Arc::new(pair);
+    rt.block_on(async {
+        let start = Instant::now();
+        let pong = tokio::spawn(pong(Arc::clone(&pair), rounds));
+        let ping = tokio::spawn(ping(Arc::clone(&pair), rounds));
+        ping.await.unwrap();
+        pong.await.unwrap();
+        start.elapsed()
+    })
+}
+
+/// Ping on this thread (outside the runtime: plain blocking waits), pong on
+/// a task of `rt` spawned inside the clock.
+fn thread_task<P, Pong>(
+    rt: &Runtime,
+    pair: P,
+    rounds: u64,
+    ping: fn(&P, u64),
+    pong: fn(Arc<P>, u64) -> Pong,
+) -> Duration
+where
+    P: Send + Sync + 'static,
+    Pong: Future<Output = ()> + Send + 'static,
+{
+    let pair = Arc::new(pair);
+    let start = Instant::now();
+    let pong = rt.spawn(pong(Arc::clone(&pair), rounds));
+    ping(&pair, rounds);
+    let elapsed = start.elapsed();
+    rt.block_on(pong).unwrap();
     elapsed
 }
 
@@ -229,33 +273,12 @@ fn thread_thread_group(c: &mut Criterion) {
 fn task_task_group(c: &mut Criterion, rt: &Runtime) {
     let mut g = c.benchmark_group("condition_pingpong_task_task");
     g.bench_function("tokio_notify", |b| {
-        b.iter_custom(|rounds| {
-            let pair = Arc::new(NotifyPair::new());
-            rt.block_on(async {
-                let start = Instant::now();
-                let p = Arc::clone(&pair);
-                let pong = tokio::spawn(async move { notify_pong(&p, rounds).await });
-                let p = Arc::clone(&pair);
-                let ping = tokio::spawn(async move { notify_ping(&p, rounds).await });
-                ping.await.unwrap();
-                pong.await.unwrap();
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|rounds| task_task(rt, NotifyPair::new(), rounds, notify_ping, notify_pong))
     });
     g.bench_function("amphi", |b| {
         b.iter_custom(|rounds| {
-            let pair: Arc<AmphiPair> = Arc::new((amphi::Lock::new(0), amphi::Condition::new()));
-            rt.block_on(async {
-                let start = Instant::now();
-                let p = Arc::clone(&pair);
-                let pong = tokio::spawn(async move { amphi_pong(&p, rounds).await });
-                let p = Arc::clone(&pair);
-                let ping = tokio::spawn(async move { amphi_ping(&p, rounds).await });
-                ping.await.unwrap();
-                pong.await.unwrap();
-                start.elapsed()
-            })
+            let pair = (amphi::Lock::new(0), amphi::Condition::new());
+            task_task(rt, pair, rounds, amphi_ping, amphi_pong)
         })
     });
     g.finish();
@@ -265,27 +288,19 @@ fn thread_task_group(c: &mut Criterion, rt: &Runtime) {
     let mut g = c.benchmark_group("condition_pingpong_thread_task");
     g.bench_function("tokio_notify", |b| {
         b.iter_custom(|rounds| {
-            let pair = Arc::new(NotifyPair::new());
-            let start = Instant::now();
-            let p = Arc::clone(&pair);
-            let pong = rt.spawn(async move { notify_pong(&p, rounds).await });
-            notify_ping_blocking(&pair, rounds);
-            let elapsed = start.elapsed();
-            rt.block_on(pong).unwrap();
-            elapsed
+            thread_task(
+                rt,
+                NotifyPair::new(),
+                rounds,
+                notify_ping_blocking,
+                notify_pong,
+            )
         })
     });
     g.bench_function("amphi", |b| {
         b.iter_custom(|rounds| {
-            let pair: Arc<AmphiPair> = Arc::new((amphi::Lock::new(0), amphi::Condition::new()));
-            let start = Instant::now();
-            let p = Arc::clone(&pair);
-            let pong = rt.spawn(async move { amphi_pong(&p, rounds).await });
-            // This thread is outside the runtime: plain blocking waits.
-            amphi_ping_blocking(&pair, rounds);
-            let elapsed = start.elapsed();
-            rt.block_on(pong).unwrap();
-            elapsed
+            let pair = (amphi::Lock::new(0), amphi::Condition::new());
+            thread_task(rt, pair, rounds, amphi_ping_blocking, amphi_pong)
         })
     });
     g.finish();
@@ -293,20 +308,14 @@ fn thread_task_group(c: &mut Criterion, rt: &Runtime) {
 
 fn pingpong(c: &mut Criterion) {
     thread_thread_group(c);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = common::runtime();
     task_task_group(c, &rt);
     thread_task_group(c, &rt);
 }
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(10);
+    config = common::config();
     targets = pingpong
 }
 criterion_main!(benches);

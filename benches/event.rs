@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
+mod common;
+
 const TASKS: usize = 1000;
 const THREADS: usize = 8;
 
@@ -221,10 +223,7 @@ fn run_threads<E: FanOut>(iters: u64) -> Duration {
 }
 
 fn fanout(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = common::runtime();
 
     let mut g = c.benchmark_group(format!("event_fanout_tasks_{TASKS}"));
     // Each round spawns 1000 tasks outside the clock: keep the clock short.
@@ -256,10 +255,7 @@ fn fanout(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(10);
+    config = common::config();
     targets = fanout
 }
 criterion_main!(benches);

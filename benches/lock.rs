@@ -19,23 +19,18 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
+mod common;
+use common::{Group, Threads};
+
 /// Lock operations per thread or task in one iteration.
 const OPS: u64 = 1000;
-
-fn runtime() -> Runtime {
-    // Default worker count: one per core (2 on the CI box, more elsewhere).
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// Polls `fut` once with a no-op waker; it must be ready (uncontended).
 #[inline(always)]
@@ -153,10 +148,7 @@ impl AsyncLock for amphi::Lock<u64> {
 fn uncontended_blocking(c: &mut Criterion) {
     let mut g = c.benchmark_group("lock_uncontended_blocking");
     g.sample_size(20);
-    fn bench<M: BlockingLock>(
-        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-        name: &str,
-    ) {
+    fn bench<M: BlockingLock>(g: &mut Group<'_>, name: &str) {
         let m = M::create();
         g.bench_function(name, |b| b.iter(|| black_box(&m).lock_inc_blocking()));
     }
@@ -170,10 +162,7 @@ fn uncontended_blocking(c: &mut Criterion) {
 fn uncontended_async(c: &mut Criterion) {
     let mut g = c.benchmark_group("lock_uncontended_async");
     g.sample_size(20);
-    fn bench<M: AsyncLock>(
-        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-        name: &str,
-    ) {
+    fn bench<M: AsyncLock>(g: &mut Group<'_>, name: &str) {
         let m = M::create();
         g.bench_function(name, |b| b.iter(|| poll_once(black_box(&m).lock_inc())));
     }
@@ -185,28 +174,13 @@ fn uncontended_async(c: &mut Criterion) {
 }
 
 /// `threads` OS threads, each doing `iters * OPS` lock/increment/unlock.
-/// Spawning happens before the clock starts (threads meet at a barrier).
 fn run_threads<M: BlockingLock>(iters: u64, threads: usize) -> Duration {
     let lock = Arc::new(M::create());
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let lock = Arc::clone(&lock);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                for _ in 0..iters * OPS {
-                    lock.lock_inc_blocking();
-                }
-            })
-        })
-        .collect();
-    barrier.wait();
-    let start = Instant::now();
-    for h in handles {
-        h.join().unwrap();
-    }
-    start.elapsed()
+    common::time_threads(threads, move || {
+        for _ in 0..iters * OPS {
+            lock.lock_inc_blocking();
+        }
+    })
 }
 
 fn contended_threads(c: &mut Criterion) {
@@ -234,27 +208,18 @@ fn contended_threads(c: &mut Criterion) {
 /// `tasks` tasks on `rt`, each doing `iters * OPS` lock/increment/unlock.
 fn run_tasks<M: AsyncLock>(rt: &Runtime, iters: u64, tasks: usize) -> Duration {
     let lock = Arc::new(M::create());
-    rt.block_on(async {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|_| {
-                let lock = Arc::clone(&lock);
-                tokio::spawn(async move {
-                    for _ in 0..iters * OPS {
-                        lock.lock_inc().await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.unwrap();
+    common::time_tasks(rt, tasks, || {
+        let lock = Arc::clone(&lock);
+        async move {
+            for _ in 0..iters * OPS {
+                lock.lock_inc().await;
+            }
         }
-        start.elapsed()
     })
 }
 
 fn contended_tasks(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = common::runtime();
     let mut g = c.benchmark_group("lock_contended_tasks");
     g.bench_function("tokio", |b| {
         b.iter_custom(|iters| run_tasks::<tokio::sync::Mutex<u64>>(&rt, iters, 10))
@@ -277,44 +242,29 @@ fn run_mixed<M: BlockingLock + AsyncLock>(rt: &Runtime, iters: u64) -> Duration 
     const THREADS: usize = 2;
     const TASKS: usize = 8;
     let lock = Arc::new(<M as BlockingLock>::create());
-    let barrier = Arc::new(Barrier::new(THREADS + 1));
-    let threads: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let lock = Arc::clone(&lock);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                for _ in 0..iters * OPS {
-                    lock.lock_inc_blocking();
-                }
-            })
-        })
-        .collect();
-    barrier.wait();
-    let start = Instant::now();
-    rt.block_on(async {
-        let handles: Vec<_> = (0..TASKS)
-            .map(|_| {
-                let lock = Arc::clone(&lock);
-                tokio::spawn(async move {
-                    for _ in 0..iters * OPS {
-                        lock.lock_inc().await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.unwrap();
+    let threads = Threads::spawn(THREADS, {
+        let lock = Arc::clone(&lock);
+        move || {
+            for _ in 0..iters * OPS {
+                lock.lock_inc_blocking();
+            }
         }
     });
-    for t in threads {
-        t.join().unwrap();
-    }
+    let start = threads.start();
+    rt.block_on(common::join_tasks(TASKS, || {
+        let lock = Arc::clone(&lock);
+        async move {
+            for _ in 0..iters * OPS {
+                lock.lock_inc().await;
+            }
+        }
+    }));
+    threads.join();
     start.elapsed()
 }
 
 fn mixed(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = common::runtime();
     let mut g = c.benchmark_group("lock_mixed");
     g.bench_function("tokio", |b| {
         b.iter_custom(|iters| run_mixed::<tokio::sync::Mutex<u64>>(&rt, iters))
@@ -330,10 +280,7 @@ fn mixed(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(10);
+    config = common::config();
     targets = uncontended_blocking, uncontended_async, contended_threads, contended_tasks, mixed
 }
 criterion_main!(benches);

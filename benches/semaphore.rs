@@ -9,10 +9,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
+
+mod common;
 
 /// Acquire/release pairs per task in one iteration.
 const OPS: u64 = 1000;
@@ -60,32 +62,22 @@ impl AsyncSemaphore for amphi::Semaphore {
     }
 }
 
+/// `TASKS` tasks on `rt` sharing `permits` permits, each doing `iters * OPS`
+/// acquire/yield/release.
 fn run<S: AsyncSemaphore>(rt: &Runtime, permits: usize, iters: u64) -> Duration {
     let sem = Arc::new(S::create(permits));
-    rt.block_on(async {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..TASKS)
-            .map(|_| {
-                let sem = Arc::clone(&sem);
-                tokio::spawn(async move {
-                    for _ in 0..iters * OPS {
-                        sem.churn().await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.unwrap();
+    common::time_tasks(rt, TASKS, || {
+        let sem = Arc::clone(&sem);
+        async move {
+            for _ in 0..iters * OPS {
+                sem.churn().await;
+            }
         }
-        start.elapsed()
     })
 }
 
 fn churn(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = common::runtime();
     for permits in [10, 5] {
         let mut g = c.benchmark_group(format!("semaphore_churn_{permits}p_{TASKS}t"));
         g.bench_function("tokio", |b| {
@@ -103,10 +95,7 @@ fn churn(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(10);
+    config = common::config();
     targets = churn
 }
 criterion_main!(benches);

@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
 """Turn criterion's results into a Markdown table of amphi against its peers.
 
-Reads target/criterion/<group>/<function>/new/estimates.json (the mean point
+Reads <criterion-dir>/<group>/<function>/new/estimates.json (the mean point
 estimate, in nanoseconds per iteration) for every group that has an `amphi`
 entry, and prints, per group, each implementation's time and the ratio
 amphi / peer of the times: below 1.00 amphi is faster, above 1.00 it is
 slower (lower is better for amphi). Then it checks the performance targets
-of DESIGN.md.
+of DESIGN.md. With --readme-rows it prints instead the rows of the README's
+Performance table.
 
-Usage:
-    cargo bench                          # or: cargo bench --bench lock
-    python3 scripts/bench_table.py [--criterion-dir target/criterion]
-                                   [--noise 0.10] [--note TEXT] [--no-header]
+The criterion dir defaults to the workspace's target dir: $CARGO_TARGET_DIR
+/criterion if that is set, else target/criterion at the repository root
+(the benches are the amphi-benches workspace member).
+
+Usage (scripts/bench.sh does all of this in one command):
+    cargo bench -p amphi-benches         # or: ... --bench lock -- lock_mixed
+    python3 scripts/bench_table.py [--criterion-dir DIR] [--noise 0.10]
+                                   [--note TEXT] [--no-header]
+                                   [--since-file FILE] [--output FILE]
+                                   [--readme-rows]
 """
 
 from __future__ import annotations
@@ -79,6 +86,64 @@ WHAT_IS_ONE_ITERATION = {
 }
 
 
+# group -> (the README's scenario column, [(function id, name shown)]): the
+# peers the README's Performance table lists, in its order.
+README_ROWS = {
+    "lock_uncontended_blocking": (
+        "uncontended lock+unlock, blocking",
+        [("parking_lot", "parking_lot"), ("std", "std"), ("async_lock", "async-lock")],
+    ),
+    "lock_uncontended_async": (
+        "uncontended lock+unlock, async (first poll)",
+        [("futures", "futures"), ("async_lock", "async-lock"), ("tokio", "tokio")],
+    ),
+    "lock_contended_threads_2": (
+        "contended, 2 threads x 1000",
+        [("parking_lot", "parking_lot"), ("std", "std"), ("async_lock", "async-lock")],
+    ),
+    "lock_contended_threads_4": (
+        "contended, 4 threads x 1000",
+        [("parking_lot", "parking_lot"), ("std", "std")],
+    ),
+    "lock_contended_tasks": (
+        "contended, 10 tasks x 1000 (multi-thread rt)",
+        [("async_lock", "async-lock"), ("tokio", "tokio"), ("futures", "futures")],
+    ),
+    "lock_mixed": (
+        "mixed, 2 threads + 8 tasks",
+        [("async_lock", "async-lock"), ("tokio", "tokio")],
+    ),
+    "semaphore_churn_10p_6t": (
+        "semaphore churn, 10 permits / 6 tasks",
+        [("tokio", "tokio"), ("async_lock", "async-lock")],
+    ),
+    "semaphore_churn_5p_6t": (
+        "semaphore churn, 5 permits / 6 tasks",
+        [("tokio", "tokio"), ("async_lock", "async-lock")],
+    ),
+    "event_fanout_tasks_1000": (
+        "event fan-out, 1000 tasks",
+        [("tokio_notify", "tokio Notify"), ("event_listener", "event-listener")],
+    ),
+    "event_fanout_threads_8": (
+        "event fan-out, 8 threads",
+        [("tokio_notify", "tokio Notify"), ("event_listener", "event-listener")],
+    ),
+    "condition_pingpong_thread_thread": (
+        "condition ping-pong thread<->thread",
+        [("std", "std Condvar"), ("parking_lot", "parking_lot")],
+    ),
+    "condition_pingpong_task_task": (
+        "condition ping-pong task<->task",
+        [("tokio_notify", "tokio Notify")],
+    ),
+    "condition_pingpong_thread_task": (
+        "condition ping-pong thread<->task",
+        [("tokio_notify", "tokio Notify")],
+    ),
+}
+
+
 def fmt_time(ns: float) -> str:
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
         if ns >= scale:
@@ -90,10 +155,22 @@ def fmt_ratio(r: float) -> str:
     return f"{r:.2f}" if r >= 0.1 else f"{r:.3f}"
 
 
-def load(criterion_dir: Path) -> dict[str, dict[str, float]]:
-    """group -> function -> mean ns per iteration."""
+def default_criterion_dir() -> Path:
+    target = os.environ.get("CARGO_TARGET_DIR")
+    if target:
+        return Path(target) / "criterion"
+    return Path(__file__).resolve().parent.parent / "target" / "criterion"
+
+
+def load(criterion_dir: Path, since: float | None = None) -> dict[str, dict[str, float]]:
+    """group -> function -> mean ns per iteration. With `since` (a time
+    stamp), results written before it are left out, with a warning."""
     results: dict[str, dict[str, float]] = {}
+    stale: list[str] = []
     for est in sorted(criterion_dir.glob("*/*/new/estimates.json")):
+        if since is not None and est.stat().st_mtime < since:
+            stale.append(f"{est.parent.parent.parent.name}/{est.parent.parent.name}")
+            continue
         fn_dir = est.parent.parent
         group, function = fn_dir.parent.name, fn_dir.name
         meta = est.parent / "benchmark.json"
@@ -106,6 +183,12 @@ def load(criterion_dir: Path) -> dict[str, dict[str, float]]:
                 pass
         mean = json.loads(est.read_text())["mean"]["point_estimate"]
         results.setdefault(group, {})[function] = float(mean)
+    if stale:
+        groups = sorted({s.split("/")[0] for s in stale})
+        print(
+            f"left out {len(stale)} results older than this run, in: {', '.join(groups)}",
+            file=sys.stderr,
+        )
     return results
 
 
@@ -127,13 +210,56 @@ def check(group: str, times: dict[str, float], noise: float):
         return desc, "no peer result", None
     best = min(times[p] for p in present)
     ratio = times["amphi"] / best  # amphi time / best peer time
+    return desc, verdict_text(ratio, factor, noise, marks=True), ratio
+
+
+def verdict_text(ratio: float, factor: float, noise: float, marks: bool) -> str:
+    miss = f"missed by {100 * (ratio / factor - 1):.0f}%"
     if ratio <= factor:
-        verdict = "✅ met"
-    elif ratio <= factor * (1 + noise):
-        verdict = f"⚠️ missed by {100 * (ratio / factor - 1):.0f}% (within the ±{100 * noise:.0f}% noise band)"
-    else:
-        verdict = f"❌ missed by {100 * (ratio / factor - 1):.0f}%"
-    return desc, verdict, ratio
+        return "✅ met" if marks else "met"
+    if ratio <= factor * (1 + noise):
+        band = f"within the ±{100 * noise:.0f}% noise band"
+        return f"⚠️ {miss} ({band})" if marks else f"tie: {miss}, {band}"
+    return f"❌ {miss}" if marks else miss
+
+
+def readme_rows(results: dict[str, dict[str, float]], groups: list[str], noise: float) -> list[str]:
+    """The rows of the README's Performance table (with its header)."""
+    out = [
+        "| scenario | peers (amphi / peer) | target | verdict |",
+        "|---|---|---|---|",
+    ]
+    for g in groups:
+        times = results[g]
+        amphi = times["amphi"]
+        scenario, shown = README_ROWS.get(
+            g, (g, [(f, f) for f in sorted(times, key=times.get) if f != "amphi"])
+        )
+        peers = ", ".join(f"{name} {fmt_ratio(amphi / times[f])}" for f, name in shown if f in times)
+        t = target_for(g)
+        if t is None:
+            target, verdict = "none", ""
+        else:
+            target, names, factor = t
+            present = [p for p in names if p in times]
+            verdict = (
+                verdict_text(amphi / min(times[p] for p in present), factor, noise, marks=False)
+                if present
+                else "no peer result"
+            )
+        out.append(f"| {scenario} | {peers} | {target} | {verdict} |")
+    return out
+
+
+def hand_written_notes(path: Path) -> str:
+    """The hand-written tail of an existing results file: everything from its
+    `## Notes` heading on (empty if there is none)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return ""
+    m = re.search(r"^## Notes.*", text, flags=re.MULTILINE | re.DOTALL)
+    return m.group(0).rstrip() + "\n" if m else ""
 
 
 def machine_header(note: str) -> list[str]:
@@ -157,7 +283,12 @@ def machine_header(note: str) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--criterion-dir", default="target/criterion", type=Path)
+    ap.add_argument(
+        "--criterion-dir",
+        type=Path,
+        default=None,
+        help="default: $CARGO_TARGET_DIR/criterion, else target/criterion at the repository root",
+    )
     ap.add_argument(
         "--noise",
         type=float,
@@ -166,15 +297,38 @@ def main() -> int:
     )
     ap.add_argument("--note", default="", help="a line added to the machine header")
     ap.add_argument("--no-header", action="store_true", help="leave out the machine header")
+    ap.add_argument(
+        "--since-file",
+        type=Path,
+        help="leave out results older than this file (a stamp touched before the run)",
+    )
+    ap.add_argument(
+        "--output",
+        type=Path,
+        help="write the tables to this file instead of stdout, keeping its hand-written "
+        "`## Notes` section (from that heading to the end)",
+    )
+    ap.add_argument(
+        "--readme-rows",
+        action="store_true",
+        help="print the rows of the README's Performance table instead of the tables",
+    )
     args = ap.parse_args()
+    if args.criterion_dir is None:
+        args.criterion_dir = default_criterion_dir()
 
-    results = load(args.criterion_dir)
+    since = args.since_file.stat().st_mtime if args.since_file else None
+    results = load(args.criterion_dir, since)
     groups = [g for g in results if "amphi" in results[g]]
     if not groups:
         print(f"no criterion results with an `amphi` entry under {args.criterion_dir}", file=sys.stderr)
         return 1
     order = {g: i for i, g in enumerate(GROUP_ORDER)}
     groups.sort(key=lambda g: (order.get(g, len(order)), g))
+
+    if args.readme_rows:
+        print("\n".join(readme_rows(results, groups, args.noise)))
+        return 0
 
     out: list[str] = ["# amphi benchmark results", ""]
     if not args.no_header:
@@ -217,7 +371,13 @@ def main() -> int:
             out.append(f"Target: {desc}: {verdict}.")
         out.append("")
 
-    print("\n".join(out).rstrip() + "\n")
+    text = "\n".join(out).rstrip() + "\n"
+    if args.output is None:
+        print(text)
+        return 0
+    notes = hand_written_notes(args.output)
+    args.output.write_text(text + ("\n" + notes if notes else ""))
+    print(f"wrote {args.output}" + (" (hand-written notes kept)" if notes else ""), file=sys.stderr)
     return 0
 
 
