@@ -56,7 +56,7 @@ impl AsyncSemaphore for amphi::Semaphore {
     }
     #[inline]
     async fn churn(&self) {
-        let permit = self.acquire().await;
+        let permit = self.acquire().await.unwrap();
         tokio::task::yield_now().await;
         drop(permit);
     }

@@ -147,7 +147,7 @@ impl Service {
         self.ready.wait().await;
 
         let connection = if order.express {
-            let connection = self.db.acquire().timeout(EXPRESS_PATIENCE).await;
+            let connection = self.db.acquire().timeout(EXPRESS_PATIENCE).await.ok();
             if connection.is_none() {
                 let waited = ms(EXPRESS_PATIENCE);
                 let what = format!(
@@ -159,7 +159,7 @@ impl Service {
             }
             connection
         } else {
-            Some(self.db.acquire().await)
+            Some(self.db.acquire().await.expect("the pool is never closed"))
         };
         if let Some(connection) = connection {
             let n = self.db_in_use.enter();
@@ -216,7 +216,10 @@ impl Service {
                 format!("took order #{id} ({left} left)"),
             );
 
-            let connection = self.db.acquire_blocking();
+            let connection = self
+                .db
+                .acquire_blocking()
+                .expect("the pool is never closed");
             let n = self.db_in_use.enter();
             let what = format!("db connection ({n} of {DB_CONNECTIONS} in use): saved order #{id}");
             say(me, "Semaphore", what);
@@ -224,7 +227,7 @@ impl Service {
             self.db_in_use.leave();
             drop(connection);
 
-            let courier = self.couriers.acquire_blocking();
+            let courier = self.couriers.acquire_blocking().expect("never closed");
             let n = self.couriers_out.enter();
             let what = format!("courier ({n} of {COURIERS} out) delivers order #{id}");
             say(me, "BoundedSemaphore", what);
@@ -343,11 +346,12 @@ async fn tour() {
     // No order can be done while the backup holds the database (workers
     // save every order on it): this wait for progress always runs out.
     let stats = service.stats.lock().await;
-    let (stats, progress_timed_out) = service
+    let (stats, progress) = service
         .progress
         .wait_while(stats, |s| s.done.is_empty())
         .timeout(PROGRESS_PATIENCE)
         .await;
+    let progress_timed_out = progress.timed_out();
     if progress_timed_out {
         let waited = ms(PROGRESS_PATIENCE);
         let what = format!("no order done within {waited} ms: timed out (the backup holds the db)");
