@@ -2,7 +2,7 @@
 //! and tasks.
 
 use std::fmt;
-use std::ops::DerefMut;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{Poll, ready};
 
@@ -13,6 +13,7 @@ use crate::core::{
     blocking_mode, const_fn, waiting_future,
 };
 use crate::lock::{Lock, LockGuard, LockGuardArc};
+use crate::rlock::{RLock, RLockGuard, RLockGuardArc};
 use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 
 /// A condition variable (Python's `threading.Condition`, std's `Condvar`)
@@ -193,8 +194,8 @@ impl Condition {
     /// ```
     pub fn wait_while<G, F>(&self, guard: G, condition: F) -> ConditionWaitWhile<'_, G, F>
     where
-        G: Relock + DerefMut,
-        F: FnMut(&mut G::Target) -> bool,
+        G: Relock + Deref,
+        F: FnMut(&G::Target) -> bool,
     {
         ConditionWaitWhile {
             cond: self,
@@ -412,6 +413,57 @@ impl<T: ?Sized> sealed::Sealed for LockGuardArc<T> {
     }
 }
 impl<T: ?Sized> Relock for LockGuardArc<T> {}
+
+/// An [`RLock`] guard: the wait releases every level the owner holds and
+/// restores the same depth when it re-acquires (Python's
+/// `Condition(RLock())`).
+impl<'a, T: ?Sized> sealed::Sealed for RLockGuard<'a, T> {
+    type Parked = (&'a RLock<T>, usize);
+
+    fn park(self) -> Self::Parked {
+        let rlock = self.rlock;
+        std::mem::forget(self);
+        (rlock, rlock.leave_all())
+    }
+
+    fn poll_relock(parked: &Self::Parked, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
+        let (rlock, depth) = *parked;
+        w.poll(rlock.inner().gate(), s).map(|r| {
+            r.unwrap_or_else(|_| unreachable!("a Lock is never closed"));
+            rlock.restore(depth);
+            RLockGuard { rlock }
+        })
+    }
+
+    fn cancel_relock(parked: &Self::Parked, w: &mut Waiting) {
+        w.cancel(parked.0.inner().gate());
+    }
+}
+impl<T: ?Sized> Relock for RLockGuard<'_, T> {}
+
+impl<T: ?Sized> sealed::Sealed for RLockGuardArc<T> {
+    type Parked = (Arc<RLock<T>>, usize);
+
+    fn park(self) -> Self::Parked {
+        let rlock = self.into_arc();
+        let depth = rlock.leave_all();
+        (rlock, depth)
+    }
+
+    fn poll_relock(parked: &Self::Parked, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
+        let (rlock, depth) = parked;
+        w.poll(rlock.inner().gate(), s).map(|r| {
+            r.unwrap_or_else(|_| unreachable!("a Lock is never closed"));
+            rlock.restore(*depth);
+            RLockGuardArc::new(Arc::clone(rlock))
+        })
+    }
+
+    fn cancel_relock(parked: &Self::Parked, w: &mut Waiting) {
+        w.cancel(parked.0.inner().gate());
+    }
+}
+impl<T: ?Sized> Relock for RLockGuardArc<T> {}
 
 enum Phase<G: Relock> {
     /// Not started: the guard is still held.
@@ -640,8 +692,8 @@ pub struct ConditionWaitWhile<'c, G: Relock, F> {
 
 impl<G, F> Op for ConditionWaitWhile<'_, G, F>
 where
-    G: Relock + DerefMut,
-    F: FnMut(&mut G::Target) -> bool,
+    G: Relock + Deref,
+    F: FnMut(&G::Target) -> bool,
 {
     type Output = G;
     type Timed = (G, WaitTimeoutResult);
@@ -694,7 +746,7 @@ impl<G: Relock, F> fmt::Debug for ConditionWaitWhile<'_, G, F> {
 }
 
 waiting_future! {
-    impl['c, G: Relock + DerefMut, F: FnMut(&mut G::Target) -> bool + Unpin] ConditionWaitWhile<'c, G, F> => G, timed (G, WaitTimeoutResult);
+    impl['c, G: Relock + Deref, F: FnMut(&G::Target) -> bool + Unpin] ConditionWaitWhile<'c, G, F> => G, timed (G, WaitTimeoutResult);
     example: "```
 use std::time::Duration;
 let lock = amphi::Lock::new(1);

@@ -142,6 +142,7 @@ mod core;
 mod event;
 mod lock;
 mod raw;
+mod rlock;
 mod semaphore;
 
 pub mod futures;
@@ -150,6 +151,7 @@ pub use condition::{Condition, Relock, WaitTimeoutResult};
 pub use core::Waiters;
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockGuardArc};
+pub use rlock::{RLock, RLockGuard, RLockGuardArc, RLockHandle};
 pub use semaphore::{
     AcquireTimeoutError, AsSemaphore, BoundedSemaphore, Closed, OverRelease, Semaphore,
     SemaphorePermit, SemaphorePermitArc, TryAcquireError,

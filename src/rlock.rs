@@ -1,0 +1,721 @@
+//! [`RLock`]: a reentrant lock for threads and tasks at once.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize as StdAtomicUsize, Ordering};
+use std::task::Poll;
+
+use crate::core::{Op, Strategy, Waiters, Waiting, block_forever, blocking_mode, waiting_future};
+use crate::lock::Lock;
+
+/// A reentrant lock (Python's `threading.RLock`) holding a `T`, shared by
+/// threads and tasks.
+///
+/// The owner that holds it may lock it again without waiting; it is free
+/// once every guard of that owner is dropped. Guards give `&T` (several may
+/// exist at once, one per level), so the value is changed through interior
+/// mutability that is `Sync`: atomics, or a [`Lock`](crate::Lock) inside
+/// (see the example). `RLock<()>`, the default, is Python's bare RLock.
+///
+/// # Who is the owner
+///
+/// **The current tokio task if there is one, otherwise the current OS
+/// thread**, for the blocking and the async methods alike:
+///
+/// * a tokio task (`tokio::spawn`, `spawn_local`, `spawn_blocking`) is one
+///   owner wherever it runs: it keeps the lock when it moves to another
+///   worker thread at an `.await`, and a blocking `lock_blocking()` called
+///   from synchronous code inside the task that holds the lock re-enters
+///   instead of deadlocking;
+/// * the futures joined inside one task (`join!`, `select!`,
+///   `FuturesUnordered`) share the task's ownership, as two calls on one
+///   Python thread do: they are not excluded from each other;
+/// * outside any tokio task (a plain thread, a `block_on` body, another
+///   executor), the owner is the OS thread. On another executor whose tasks
+///   move between threads, a task that locks again after such a move is a
+///   different owner and waits; two tasks of a single-threaded foreign
+///   executor are one owner.
+///
+/// tokio numbers tasks with a 64-bit counter and does not reuse the numbers
+/// today (its documentation allows reuse once a task has finished): a lock
+/// still held when its owner task ended, through a leaked or sent-away
+/// guard, could then be re-entered by a later task with the same number.
+///
+/// # Soundness
+///
+/// Ownership decides only who waits. Memory safety does not depend on it:
+/// guards give only `&T`, and the lock is `Sync` only when `T: Send +
+/// Sync`, so even two owners inside at once (a guard sent to another thread
+/// while its owner re-enters, or a foreign executor's task moving between
+/// threads) could only share a `Sync` value.
+///
+/// Guards are `Send` (hold one across `.await` in a spawned task; drop it on
+/// another thread): dropping one anywhere releases one level of its owner
+/// (Python raises if another thread releases; amphi lets the guard carry the
+/// ownership).
+///
+/// **Fairness**, **blocking rules** and **cancel safety** are those of
+/// [`Lock`](crate::Lock): an `RLock` is a `Lock<()>` with an owner and a
+/// depth.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicI64, Ordering};
+/// use amphi::RLock;
+///
+/// struct Account {
+///     balance: RLock<AtomicI64>,
+/// }
+///
+/// impl Account {
+///     fn deposit(&self, amount: i64) {
+///         let b = self.balance.lock_blocking();
+///         b.fetch_add(amount, Ordering::Relaxed);
+///     }
+///     fn transfer_in(&self, amount: i64, fee: i64) {
+///         // Holds the lock across both steps; `deposit` re-enters it.
+///         let b = self.balance.lock_blocking();
+///         self.deposit(amount);
+///         b.fetch_sub(fee, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let account = Arc::new(Account { balance: RLock::new(AtomicI64::new(0)) });
+/// account.transfer_in(100, 1);
+/// assert_eq!(account.balance.lock_blocking().load(Ordering::Relaxed), 99);
+/// ```
+pub struct RLock<T: ?Sized = ()> {
+    lock: Lock<()>,
+    /// The owner's identity ([`owner_id`]), 0 when free.
+    owner: AtomicU64,
+    /// How many guards the owner holds.
+    depth: StdAtomicUsize,
+    data: T,
+}
+
+impl<T> RLock<T> {
+    /// Creates an unlocked reentrant lock holding `value`. `const`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static R: amphi::RLock<u32> = amphi::RLock::new(7);
+    /// assert_eq!(*R.lock_blocking(), 7);
+    /// ```
+    #[cfg(not(loom))]
+    pub const fn new(value: T) -> Self {
+        RLock {
+            lock: Lock::new(()),
+            owner: AtomicU64::new(0),
+            depth: StdAtomicUsize::new(0),
+            data: value,
+        }
+    }
+
+    /// Creates an unlocked reentrant lock holding `value`.
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
+        RLock {
+            lock: Lock::new(()),
+            owner: AtomicU64::new(0),
+            depth: StdAtomicUsize::new(0),
+            data: value,
+        }
+    }
+
+    /// Consumes the lock and returns the value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(amphi::RLock::new(3).into_inner(), 3);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.data
+    }
+}
+
+impl<T: ?Sized> RLock<T> {
+    /// Locks, or re-enters if the caller owns it already; `.await` it.
+    ///
+    /// The future also blocks a thread ([`wait`](RLockFuture::wait) and the
+    /// timed forms) or awaits with a time limit
+    /// ([`timeout`](RLockFuture::timeout)); timed forms give `Option<guard>`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a dropped future holds nothing, and a wake-up it had been
+    /// given passes on to the next waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let r = amphi::RLock::new(());
+    /// let outer = r.lock().await;
+    /// let inner = r.lock().await; // the same task: re-enters
+    /// assert_eq!(r.depth(), 2);
+    /// drop((inner, outer));
+    /// assert!(!r.is_locked());
+    /// # }
+    /// ```
+    pub fn lock(&self) -> RLockFuture<&Self> {
+        RLockFuture::new(self)
+    }
+
+    /// Locks, or re-enters, blocking the thread while another owner holds it.
+    ///
+    /// # Blocking
+    ///
+    /// As [`Lock::lock_blocking`](crate::Lock::lock_blocking): parks the
+    /// thread, moving a multi-thread worker's tasks away first; on a thread
+    /// that drives a current-thread runtime it panics at the caller's line,
+    /// every time. Re-entering never waits.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not a future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = amphi::RLock::new(1);
+    /// let a = r.lock_blocking();
+    /// let b = r.lock_blocking();
+    /// assert_eq!(*a + *b, 2);
+    /// ```
+    #[doc(alias = "blocking_lock")]
+    #[track_caller]
+    pub fn lock_blocking(&self) -> RLockGuard<'_, T> {
+        let mode = blocking_mode("RLock::lock_blocking");
+        if let Some(g) = self.try_lock() {
+            return g;
+        }
+        block_forever(&mut self.lock(), mode)
+    }
+
+    /// Locks or re-enters if that needs no waiting (Python
+    /// `acquire(blocking=False)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = std::sync::Arc::new(amphi::RLock::new(()));
+    /// let g = r.try_lock().unwrap();
+    /// assert!(r.try_lock().is_some()); // same owner
+    /// let r2 = r.clone();
+    /// assert!(std::thread::spawn(move || r2.try_lock().is_none()).join().unwrap());
+    /// # drop(g);
+    /// ```
+    #[inline]
+    pub fn try_lock(&self) -> Option<RLockGuard<'_, T>> {
+        let me = owner_id();
+        if self.reenter(me) || self.enter_free(me) {
+            Some(RLockGuard { rlock: self })
+        } else {
+            None
+        }
+    }
+
+    /// [`lock`](Self::lock) through an `Arc`, with an owned guard.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// # #[tokio::main] async fn main() {
+    /// let r = Arc::new(amphi::RLock::new(5));
+    /// let g = r.lock_arc().await;
+    /// assert_eq!(*tokio::spawn(async move { *g }).await.unwrap(), 5);
+    /// # }
+    /// ```
+    pub fn lock_arc(self: &Arc<Self>) -> RLockFuture<Arc<Self>> {
+        RLockFuture::new(Arc::clone(self))
+    }
+
+    /// Blocking [`lock_arc`](Self::lock_arc).
+    ///
+    /// # Blocking
+    ///
+    /// As [`lock_blocking`](Self::lock_blocking).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not a future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let r = Arc::new(amphi::RLock::new(()));
+    /// let g = r.lock_arc_blocking();
+    /// std::thread::spawn(move || drop(g)).join().unwrap();
+    /// assert!(!r.is_locked());
+    /// ```
+    #[track_caller]
+    pub fn lock_arc_blocking(self: &Arc<Self>) -> RLockGuardArc<T> {
+        let mode = blocking_mode("RLock::lock_arc_blocking");
+        if let Some(g) = self.try_lock_arc() {
+            return g;
+        }
+        block_forever(&mut self.lock_arc(), mode)
+    }
+
+    /// [`try_lock`](Self::try_lock) with an owned guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let r = Arc::new(amphi::RLock::new(()));
+    /// assert!(r.try_lock_arc().is_some());
+    /// ```
+    pub fn try_lock_arc(self: &Arc<Self>) -> Option<RLockGuardArc<T>> {
+        let me = owner_id();
+        if self.reenter(me) || self.enter_free(me) {
+            Some(RLockGuardArc::new(Arc::clone(self)))
+        } else {
+            None
+        }
+    }
+
+    /// Whether anyone holds the lock (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = amphi::RLock::new(());
+    /// assert!(!r.is_locked());
+    /// let _g = r.lock_blocking();
+    /// assert!(r.is_locked());
+    /// ```
+    pub fn is_locked(&self) -> bool {
+        self.lock.is_locked()
+    }
+
+    /// Whether the caller (this task, else this thread: see "Who is the
+    /// owner") holds the lock (Python's `RLock._is_owned`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = std::sync::Arc::new(amphi::RLock::new(()));
+    /// let _g = r.lock_blocking();
+    /// assert!(r.is_owned());
+    /// let r2 = r.clone();
+    /// assert!(!std::thread::spawn(move || r2.is_owned()).join().unwrap());
+    /// ```
+    pub fn is_owned(&self) -> bool {
+        self.owner.load(Ordering::Relaxed) == owner_id() && self.depth.load(Ordering::Relaxed) > 0
+    }
+
+    /// How many levels the owner holds (0 when free); a snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = amphi::RLock::new(());
+    /// let a = r.lock_blocking();
+    /// let b = r.lock_blocking();
+    /// assert_eq!(r.depth(), 2);
+    /// # drop((a, b));
+    /// ```
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// How many threads and tasks wait for the lock right now (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(amphi::RLock::new(()).waiters().total(), 0);
+    /// ```
+    pub fn waiters(&self) -> Waiters {
+        self.lock.waiters()
+    }
+
+    /// The value, through `&mut self`: no locking needed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut r = amphi::RLock::new(1);
+    /// *r.get_mut() = 2;
+    /// assert_eq!(*r.lock_blocking(), 2);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.data
+    }
+
+    /// Re-enters if `me` owns the lock. The depth is checked and raised in
+    /// one step, so a guard dropped elsewhere at the same moment (its last
+    /// level) cannot leave us inside a lock it just released.
+    #[inline]
+    fn reenter(&self, me: u64) -> bool {
+        self.owner.load(Ordering::Relaxed) == me
+            && self
+                .depth
+                .fetch_update(Ordering::Acquire, Ordering::Relaxed, |d| {
+                    (d > 0).then_some(d + 1)
+                })
+                .is_ok()
+    }
+
+    /// Takes the free lock for `me`.
+    #[inline]
+    fn enter_free(&self, me: u64) -> bool {
+        match self.lock.try_lock() {
+            Some(g) => {
+                std::mem::forget(g);
+                self.became_owner(me, 1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The inner lock was just taken for `me`: record the owner.
+    fn became_owner(&self, me: u64, depth: usize) {
+        self.depth.store(depth, Ordering::Relaxed);
+        self.owner.store(me, Ordering::Release);
+    }
+
+    /// Drops one level; the last one frees the lock.
+    fn leave(&self) {
+        if self.depth.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.owner.store(0, Ordering::Relaxed);
+            self.lock.unlock();
+        }
+    }
+
+    /// Releases every level at once (a condition wait); returns the depth.
+    pub(crate) fn leave_all(&self) -> usize {
+        let depth = self.depth.swap(0, Ordering::AcqRel);
+        self.owner.store(0, Ordering::Relaxed);
+        self.lock.unlock();
+        depth
+    }
+
+    pub(crate) fn inner(&self) -> &Lock<()> {
+        &self.lock
+    }
+
+    /// The inner lock was re-acquired after [`leave_all`](Self::leave_all).
+    pub(crate) fn restore(&self, depth: usize) {
+        self.became_owner(owner_id(), depth);
+    }
+}
+
+/// The identity of the caller as an owner: the current tokio task if there
+/// is one, else the current OS thread. Tasks are odd, threads even, never 0.
+#[inline]
+fn owner_id() -> u64 {
+    #[cfg(feature = "tokio")]
+    {
+        if let Some(id) = tokio::task::try_id() {
+            return task_number(&id) << 1 | 1;
+        }
+    }
+    thread_number() << 1
+}
+
+/// The number of a tokio task id. tokio keeps it private; its `Hash` writes
+/// exactly that `u64`, which this hasher captures (were that ever to change,
+/// the bytes are folded instead: still the same number for the same id).
+#[cfg(feature = "tokio")]
+#[inline]
+fn task_number(id: &tokio::task::Id) -> u64 {
+    #[derive(Default)]
+    struct Capture(u64);
+    impl Hasher for Capture {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(b);
+            }
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 = n;
+        }
+    }
+    let mut h = Capture::default();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// A number per OS thread, from 1, never reused.
+#[inline]
+fn thread_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    std::thread_local! {
+        static NUMBER: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n)
+}
+
+impl<T: Default> Default for RLock<T> {
+    fn default() -> Self {
+        RLock::new(T::default())
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RLock");
+        match self.try_lock() {
+            Some(g) => d.field("data", &&*g),
+            None => d.field("data", &format_args!("<locked>")),
+        };
+        d.finish_non_exhaustive()
+    }
+}
+
+/// A guard of an [`RLock`]: derefs to `&T`; drops one level.
+///
+/// `Send` and `Sync` when `T: Sync`.
+///
+/// # Examples
+///
+/// ```
+/// let r = amphi::RLock::new(String::from("hi"));
+/// let g: amphi::RLockGuard<'_, String> = r.lock_blocking();
+/// assert_eq!(g.len(), 2);
+/// ```
+#[must_use = "the level is released as soon as the guard is dropped: bind it to a named variable (`let _guard = ...`)"]
+pub struct RLockGuard<'a, T: ?Sized> {
+    pub(crate) rlock: &'a RLock<T>,
+}
+
+impl<T: ?Sized> Deref for RLockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.rlock.data
+    }
+}
+
+impl<T: ?Sized> Drop for RLockGuard<'_, T> {
+    fn drop(&mut self) {
+        self.rlock.leave();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RLockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RLockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// The owned guard of an [`RLock`] in an `Arc`.
+///
+/// `Send` and `Sync` when `T: Send + Sync`; `'static` when `T` is.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// let r = Arc::new(amphi::RLock::new(1));
+/// let g: amphi::RLockGuardArc<i32> = r.lock_arc_blocking();
+/// assert_eq!(*g, 1);
+/// ```
+#[must_use = "the level is released as soon as the guard is dropped: bind it to a named variable (`let _guard = ...`)"]
+pub struct RLockGuardArc<T: ?Sized> {
+    /// `None` only while a condition wait takes it apart.
+    rlock: Option<Arc<RLock<T>>>,
+}
+
+impl<T: ?Sized> RLockGuardArc<T> {
+    pub(crate) fn new(rlock: Arc<RLock<T>>) -> Self {
+        RLockGuardArc { rlock: Some(rlock) }
+    }
+
+    /// The lock, without releasing the level (a condition wait releases
+    /// every level itself).
+    pub(crate) fn into_arc(mut self) -> Arc<RLock<T>> {
+        self.rlock.take().expect("a live guard holds its lock")
+    }
+
+    fn lock(&self) -> &RLock<T> {
+        self.rlock.as_ref().expect("a live guard holds its lock")
+    }
+}
+
+impl<T: ?Sized> Deref for RLockGuardArc<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.lock().data
+    }
+}
+
+impl<T: ?Sized> Drop for RLockGuardArc<T> {
+    fn drop(&mut self) {
+        if let Some(rlock) = &self.rlock {
+            rlock.leave();
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RLockGuardArc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RLockGuardArc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// A borrowed or owned handle to an [`RLock`]. Sealed.
+#[allow(unreachable_pub)]
+pub trait RLockHandle: Sized + Unpin {
+    /// The guard an acquire gives.
+    type Guard;
+    #[doc(hidden)]
+    fn rlock(&self) -> &RLock<Self::Data>;
+    /// The value type.
+    #[doc(hidden)]
+    type Data: ?Sized;
+    #[doc(hidden)]
+    fn guard(self) -> Self::Guard;
+}
+
+impl<'a, T: ?Sized> RLockHandle for &'a RLock<T> {
+    type Guard = RLockGuard<'a, T>;
+    type Data = T;
+    fn rlock(&self) -> &RLock<T> {
+        self
+    }
+    fn guard(self) -> RLockGuard<'a, T> {
+        RLockGuard { rlock: self }
+    }
+}
+
+impl<T: ?Sized> RLockHandle for Arc<RLock<T>> {
+    type Guard = RLockGuardArc<T>;
+    type Data = T;
+    fn rlock(&self) -> &RLock<T> {
+        self
+    }
+    fn guard(self) -> RLockGuardArc<T> {
+        RLockGuardArc::new(self)
+    }
+}
+
+/// The future of [`RLock::lock`] (`RLockFuture<&RLock<T>>`) and
+/// [`RLock::lock_arc`] (`RLockFuture<Arc<RLock<T>>>`); also blocks a thread.
+/// Timed forms give `Option<guard>`.
+///
+/// `Send` and `Sync` when `T: Sync`; `Unpin`.
+///
+/// # Cancel safety
+///
+/// Cancel safe (see [`RLock::lock`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let r = std::sync::Arc::new(amphi::RLock::new(()));
+/// let held = r.lock_blocking();
+/// let r2 = r.clone();
+/// let other = std::thread::spawn(move || r2.lock().wait_timeout(Duration::from_millis(5)).is_none());
+/// assert!(other.join().unwrap());
+/// # drop(held);
+/// ```
+#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `lock_blocking`"]
+pub struct RLockFuture<H: RLockHandle> {
+    /// `None` once done.
+    handle: Option<H>,
+    waiting: Waiting,
+}
+
+impl<H: RLockHandle> RLockFuture<H> {
+    fn new(handle: H) -> Self {
+        RLockFuture {
+            handle: Some(handle),
+            waiting: Waiting::new(),
+        }
+    }
+}
+
+impl<H: RLockHandle> Op for RLockFuture<H> {
+    const SPIN: bool = true;
+    type Output = H::Guard;
+    type Timed = Option<H::Guard>;
+
+    fn name(&self) -> &'static str {
+        "RLock::lock"
+    }
+
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<H::Guard> {
+        let handle = self
+            .handle
+            .as_ref()
+            .expect("amphi: RLock future polled after it completed");
+        let rlock = handle.rlock();
+        let me = owner_id();
+        if self.waiting.is_fresh() && rlock.reenter(me) {
+            return Poll::Ready(self.handle.take().expect("checked").guard());
+        }
+        match std::task::ready!(self.waiting.poll(rlock.lock.gate(), s)) {
+            Ok(()) => rlock.became_owner(me, 1),
+            Err(_) => unreachable!("a Lock is never closed"),
+        }
+        Poll::Ready(self.handle.take().expect("checked").guard())
+    }
+
+    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Option<H::Guard>> {
+        if let Some(handle) = self.handle.take() {
+            self.waiting.cancel(handle.rlock().lock.gate());
+        }
+        Poll::Ready(None)
+    }
+
+    fn in_time(out: H::Guard) -> Option<H::Guard> {
+        Some(out)
+    }
+}
+
+impl<H: RLockHandle> Drop for RLockFuture<H> {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.handle {
+            self.waiting.cancel(handle.rlock().lock.gate());
+        }
+    }
+}
+
+impl<H: RLockHandle> fmt::Debug for RLockFuture<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RLockFuture").finish_non_exhaustive()
+    }
+}
+
+waiting_future! {
+    impl[H: RLockHandle] RLockFuture<H> => H::Guard, timed Option<H::Guard>;
+    example: "```
+use std::time::Duration;
+let r = amphi::RLock::new(0);
+let g = r.lock().wait();
+// The same thread re-enters at once, even with a zero timeout.
+assert!(r.lock().wait_timeout(Duration::ZERO).is_some());
+drop(g);
+```"
+}
