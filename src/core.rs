@@ -234,6 +234,7 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// at the start of every blocking call, fast path included, so that the
 /// same call in the same place behaves the same whatever the contention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) enum Mode {
     /// Park the thread: no runtime here, or one that is fine with it.
     Park,
@@ -304,7 +305,9 @@ fn refuse(method: &'static str) -> ! {
          tokio runtime (a task, a `block_on` body or a `LocalSet`), where blocking would stall \
          every task of the runtime, perhaps the one that would wake this wait. `.await` the \
          async form instead, or move the blocking code to `tokio::task::spawn_blocking` or a \
-         plain thread (a `#[tokio::test]` can also use `flavor = \"multi_thread\"`)"
+         plain thread (a `#[tokio::test]` can also use `flavor = \"multi_thread\"`). tokio's \
+         own message just before this one comes from amphi asking it whether this thread may \
+         block"
     )
 }
 
@@ -807,8 +810,12 @@ impl<W: Word> Gate<W> {
     /// Wakes ordinary waiters for `n` free units.
     fn wake(&self, n: usize, state: usize) {
         if W::ADDITIONAL {
-            self.event
-                .notify(n.min(Self::waiting(state).max(1)).additional());
+            // `n` wake-ups, not `min(n, waiters)`: a listener that is in the
+            // list but not counted yet (between `listen` and `arm`) can take
+            // one of them and then finish by itself, discarding it (found by
+            // the loom model `semaphore_release_n_wakes_blocked_waiters`).
+            let _ = state;
+            self.event.notify(n.additional());
         } else if self.event.notify(1) == 0 {
             // The last wake-up has not been taken up yet. Usually its waiter
             // is about to run; but it may be a future that nobody polls, and
@@ -932,6 +939,12 @@ impl Waiting {
             barged: 0,
             listener: None,
         }
+    }
+
+    /// Not counted, not reserved, not listening: nothing to undo.
+    #[inline]
+    pub(crate) fn is_fresh(&self) -> bool {
+        !self.counted && !self.reserved && self.listener.is_none()
     }
 
     /// The acquire loop, shared by every lock-like primitive and the
@@ -1241,6 +1254,11 @@ impl<H: Handle> Op for Acquiring<H> {
             .handle
             .as_ref()
             .expect("amphi: acquire future polled after it completed");
+        // Fast path of a first poll: one compare-and-swap, nothing to undo.
+        if self.waiting.is_fresh() && handle.gate().try_acquire(false) == Attempt::Acquired {
+            let handle = self.handle.take().expect("checked above");
+            return Poll::Ready(handle.granted());
+        }
         let result = std::task::ready!(self.waiting.poll(handle.gate(), s));
         let handle = self.handle.take().expect("checked above");
         Poll::Ready(match result {

@@ -317,7 +317,7 @@ impl<T: ?Sized> Lock<T> {
     }
 
     #[inline]
-    fn fast_lock(&self) -> bool {
+    pub(crate) fn fast_lock(&self) -> bool {
         self.gate
             .state
             .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)

@@ -1,7 +1,6 @@
 //! [`RLock`]: a reentrant lock for threads and tasks at once.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize as StdAtomicUsize, Ordering};
@@ -373,13 +372,11 @@ impl<T: ?Sized> RLock<T> {
     /// Takes the free lock for `me`.
     #[inline]
     fn enter_free(&self, me: u64) -> bool {
-        match self.lock.try_lock() {
-            Some(g) => {
-                std::mem::forget(g);
-                self.became_owner(me, 1);
-                true
-            }
-            None => false,
+        if self.lock.fast_lock() || self.lock.try_lock().map(std::mem::forget).is_some() {
+            self.became_owner(me, 1);
+            true
+        } else {
+            false
         }
     }
 
@@ -434,6 +431,7 @@ fn owner_id() -> u64 {
 #[cfg(feature = "tokio")]
 #[inline]
 fn task_number(id: &tokio::task::Id) -> u64 {
+    use std::hash::{Hash, Hasher};
     #[derive(Default)]
     struct Capture(u64);
     impl Hasher for Capture {
@@ -454,14 +452,16 @@ fn task_number(id: &tokio::task::Id) -> u64 {
     h.finish()
 }
 
-/// A number per OS thread, from 1, never reused.
+/// A number per live OS thread: the address of a thread-local byte (as
+/// parking_lot's reentrant mutex does). A thread that ends frees the number
+/// for a later thread; a lock still held by an ended thread (a leaked or
+/// sent-away guard) could then be re-entered by that later thread.
 #[inline]
 fn thread_number() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
     std::thread_local! {
-        static NUMBER: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+        static MARK: u8 = const { 0 };
     }
-    NUMBER.with(|n| *n)
+    MARK.with(|m| std::ptr::from_ref(m).addr() as u64)
 }
 
 impl<T: Default> Default for RLock<T> {

@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use amphi::{BoundedSemaphore, Event, Lock, Semaphore};
+use amphi::{BoundedSemaphore, Event, Lock, Semaphore, TryAcquireError};
 use common::{DEADLINE, current_thread_runtime};
 
 struct Counting;
@@ -150,7 +150,7 @@ fn uncontended_timeout_future() {
         drop(g);
     });
     assert_no_alloc("acquire().timeout() ready at first poll", || {
-        let Poll::Ready(Some(p)) = poll_once(sem.acquire().timeout(DEADLINE)) else {
+        let Poll::Ready(Ok(p)) = poll_once(sem.acquire().timeout(DEADLINE)) else {
             panic!("uncontended timed acquire failed");
         };
         drop(p);
@@ -160,19 +160,21 @@ fn uncontended_timeout_future() {
 #[test]
 fn uncontended_semaphore() {
     let sem = Semaphore::new(2);
-    assert_no_alloc("acquire_blocking + drop", || drop(sem.acquire_blocking()));
+    assert_no_alloc("acquire_blocking + drop", || {
+        drop(sem.acquire_blocking().unwrap())
+    });
     assert_no_alloc("try_acquire", || {
         let a = sem.try_acquire().unwrap();
         let b = sem.try_acquire().unwrap();
-        assert!(sem.try_acquire().is_none());
+        assert!(matches!(sem.try_acquire(), Err(TryAcquireError::NoPermits)));
         drop((a, b));
     });
-    assert_no_alloc("acquire().wait()", || drop(sem.acquire().wait()));
+    assert_no_alloc("acquire().wait()", || drop(sem.acquire().wait().unwrap()));
     assert_no_alloc("acquire().wait_timeout()", || {
         drop(sem.acquire().wait_timeout(DEADLINE).unwrap());
     });
     assert_no_alloc("async acquire polled once", || {
-        let Poll::Ready(p) = poll_once(sem.acquire()) else {
+        let Poll::Ready(Ok(p)) = poll_once(sem.acquire()) else {
             panic!("uncontended acquire() was pending");
         };
         drop(p);
@@ -187,9 +189,9 @@ fn uncontended_semaphore() {
 
     let sem = Arc::new(Semaphore::new(1));
     assert_no_alloc("owned permits", || {
-        drop(sem.acquire_arc_blocking());
+        drop(sem.acquire_arc_blocking().unwrap());
         drop(sem.try_acquire_arc().unwrap());
-        let Poll::Ready(p) = poll_once(sem.acquire_arc()) else {
+        let Poll::Ready(Ok(p)) = poll_once(sem.acquire_arc()) else {
             panic!("uncontended acquire_arc() was pending");
         };
         p.forget();
@@ -198,7 +200,7 @@ fn uncontended_semaphore() {
 
     let bounded = BoundedSemaphore::new(1);
     assert_no_alloc("bounded acquire/over-release", || {
-        drop(bounded.acquire_blocking());
+        drop(bounded.acquire_blocking().unwrap());
         assert!(bounded.release(1).is_err());
     });
     assert_eq!(bounded.available(), 1);
@@ -321,7 +323,7 @@ fn blocking_semaphore_wait_that_really_blocks() {
         Arc::clone(&sem),
         |_| Box::new(()),
         |s, _| s.release(1),
-        |s| s.acquire_blocking().forget(),
+        |s| s.acquire_blocking().unwrap().forget(),
     );
     assert_blocked_without_alloc("acquire_blocking", r);
     assert_eq!(sem.available(), 0);

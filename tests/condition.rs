@@ -51,11 +51,11 @@ impl Queue {
         G: Relock + DerefMut<Target = VecDeque<u64>>,
     {
         let cap = self.cap;
-        let (mut g, timed_out) = self
+        let (mut g, res) = self
             .not_full
             .wait_while(g, |q| q.len() >= cap)
             .wait_deadline(deadline());
-        assert!(!timed_out, "producer thread never saw room");
+        assert!(!res.timed_out(), "producer thread never saw room");
         g.push_back(v);
     }
 
@@ -64,11 +64,11 @@ impl Queue {
     where
         G: Relock + DerefMut<Target = VecDeque<u64>>,
     {
-        let (mut g, timed_out) = self
+        let (mut g, res) = self
             .not_empty
             .wait_while(g, |q| q.is_empty())
             .wait_deadline(deadline());
-        assert!(!timed_out, "consumer thread never saw an item");
+        assert!(!res.timed_out(), "consumer thread never saw an item");
         g.pop_front().unwrap()
     }
 
@@ -77,12 +77,12 @@ impl Queue {
         G: Relock + DerefMut<Target = VecDeque<u64>>,
     {
         let cap = self.cap;
-        let (mut g, timed_out) = self
+        let (mut g, res) = self
             .not_full
             .wait_while(g, |q| q.len() >= cap)
             .timeout_at(deadline())
             .await;
-        assert!(!timed_out, "producer task never saw room");
+        assert!(!res.timed_out(), "producer task never saw room");
         g.push_back(v);
     }
 
@@ -90,12 +90,12 @@ impl Queue {
     where
         G: Relock + DerefMut<Target = VecDeque<u64>>,
     {
-        let (mut g, timed_out) = self
+        let (mut g, res) = self
             .not_empty
             .wait_while(g, |q| q.is_empty())
             .timeout_at(deadline())
             .await;
-        assert!(!timed_out, "consumer task never saw an item");
+        assert!(!res.timed_out(), "consumer task never saw an item");
         g.pop_front().unwrap()
     }
 
@@ -399,10 +399,10 @@ async fn notify_counts_threads_and_tasks_alike() {
                 let mut g = l.lock_blocking();
                 g.waiting += 1;
                 ch.notify_all();
-                let (mut g, timed_out) = c.wait(g).wait_deadline(deadline());
+                let (mut g, res) = c.wait(g).wait_deadline(deadline());
                 g.woken += 1;
                 ch.notify_all();
-                timed_out
+                res.timed_out()
             }));
         }
         let mut tasks = Vec::new();
@@ -412,10 +412,10 @@ async fn notify_counts_threads_and_tasks_alike() {
                 let mut g = l.lock_arc().await;
                 g.waiting += 1;
                 ch.notify_all();
-                let (mut g, timed_out) = c.wait(g).timeout_at(deadline()).await;
+                let (mut g, res) = c.wait(g).timeout_at(deadline()).await;
                 g.woken += 1;
                 ch.notify_all();
-                timed_out
+                res.timed_out()
             }));
         }
 
@@ -454,8 +454,8 @@ fn timed_wait_times_out_blocking() {
     let cond = Condition::new();
 
     let start = Instant::now();
-    let (g, timed_out) = cond.wait(lock.lock_blocking()).wait_timeout(SHORT);
-    assert!(timed_out);
+    let (g, res) = cond.wait(lock.lock_blocking()).wait_timeout(SHORT);
+    assert!(res.timed_out());
     assert!(
         start.elapsed() >= SHORT,
         "returned early: {:?}",
@@ -469,10 +469,10 @@ fn timed_wait_times_out_blocking() {
     drop(g);
 
     let start = Instant::now();
-    let (g, timed_out) = cond
+    let (g, res) = cond
         .wait(lock.lock_arc_blocking())
         .wait_deadline(start + SHORT);
-    assert!(timed_out);
+    assert!(res.timed_out());
     assert!(start.elapsed() >= SHORT);
     assert!(lock.try_lock().is_none(), "lock not held");
     assert_eq!(*g, 7);
@@ -488,8 +488,8 @@ async fn timed_wait_times_out_async_current_thread() {
         let cond = Condition::new();
 
         let start = Instant::now();
-        let (g, timed_out) = cond.wait(lock.lock().await).timeout(SHORT).await;
-        assert!(timed_out);
+        let (g, res) = cond.wait(lock.lock().await).timeout(SHORT).await;
+        assert!(res.timed_out());
         assert!(
             start.elapsed() >= SHORT,
             "returned early: {:?}",
@@ -500,11 +500,11 @@ async fn timed_wait_times_out_async_current_thread() {
         drop(g);
 
         let start = Instant::now();
-        let (g, timed_out) = cond
+        let (g, res) = cond
             .wait(lock.lock_arc().await)
             .timeout_at(start + SHORT)
             .await;
-        assert!(timed_out);
+        assert!(res.timed_out());
         assert!(start.elapsed() >= SHORT);
         assert!(lock.try_lock().is_none(), "lock not held");
         drop(g);
@@ -520,26 +520,27 @@ async fn timed_wait_times_out_async_multi_thread() {
         let lock = Lock::new(());
         let cond = Condition::new();
         let start = Instant::now();
-        let (g, timed_out) = cond.wait(lock.lock().await).timeout(SHORT).await;
-        assert!(timed_out && start.elapsed() >= SHORT);
+        let (g, res) = cond.wait(lock.lock().await).timeout(SHORT).await;
+        assert!(res.timed_out() && start.elapsed() >= SHORT);
         assert!(lock.try_lock().is_none());
         drop(g);
     })
     .await;
 }
 
-/// A zero timeout only tries: it never lets go of the lock.
-#[tokio::test]
+/// A zero timeout only tries: it never lets go of the lock. (Multi-thread:
+/// the blocking calls refuse to run inside a current-thread runtime.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_timeout_returns_at_once_holding_the_lock() {
     let lock = Lock::new(1);
     let cond = Condition::new();
-    let (g, timed_out) = cond.wait(lock.lock_blocking()).wait_timeout(Duration::ZERO);
-    assert!(timed_out);
+    let (g, res) = cond.wait(lock.lock_blocking()).wait_timeout(Duration::ZERO);
+    assert!(res.timed_out());
     assert_eq!(*g, 1);
-    let (g, timed_out) = cond.wait(g).wait_deadline(Instant::now() - SHORT);
-    assert!(timed_out);
-    let (g, timed_out) = within(cond.wait(g).timeout(Duration::ZERO)).await;
-    assert!(timed_out);
+    let (g, res) = cond.wait(g).wait_deadline(Instant::now() - SHORT);
+    assert!(res.timed_out());
+    let (g, res) = within(cond.wait(g).timeout(Duration::ZERO)).await;
+    assert!(res.timed_out());
     assert!(lock.try_lock().is_none());
     drop(g);
     assert!(!lock.is_locked());
@@ -555,8 +556,8 @@ async fn timed_wait_notified_in_time_blocking() {
         let start = Instant::now();
         let mut g = lock.lock_blocking();
         while !*g {
-            let (g2, timed_out) = cond.wait(g).wait_timeout(DEADLINE);
-            assert!(!timed_out, "notified wait reported a timeout");
+            let (g2, res) = cond.wait(g).wait_timeout(DEADLINE);
+            assert!(!res.timed_out(), "notified wait reported a timeout");
             g = g2;
         }
         start.elapsed()
@@ -579,8 +580,8 @@ async fn timed_wait_notified_in_time_async() {
     let task = tokio::spawn(async move {
         let mut g = l.lock_arc().await;
         while !*g {
-            let (g2, timed_out) = c.wait(g).timeout(DEADLINE).await;
-            assert!(!timed_out, "notified wait reported a timeout");
+            let (g2, res) = c.wait(g).timeout(DEADLINE).await;
+            assert!(!res.timed_out(), "notified wait reported a timeout");
             g = g2;
         }
     });
@@ -602,14 +603,14 @@ async fn huge_timeouts_saturate() {
         let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
         let waiter = spawn_thread(move || {
             let g = l.lock_blocking();
-            let (g, timed_out) = c.wait_while(g, |v| *v < 1).wait_timeout(Duration::MAX);
-            (*g, timed_out)
+            let (g, res) = c.wait_while(g, |v| *v < 1).wait_timeout(Duration::MAX);
+            (*g, res.timed_out())
         });
         let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
         let task = tokio::spawn(async move {
             let g = l.lock().await;
-            let (g, timed_out) = c.wait_while(g, |v| *v < 2).timeout(Duration::MAX).await;
-            (*g, timed_out)
+            let (g, res) = c.wait_while(g, |v| *v < 2).timeout(Duration::MAX).await;
+            (*g, res.timed_out())
         });
         *lock.lock().await = 1;
         cond.notify_all();
@@ -635,8 +636,8 @@ fn relock_past_the_deadline_blocking(notify: bool) -> (i32, bool, Duration) {
     let c = Arc::clone(&cond);
     let waiter = spawn_thread(move || {
         let start = Instant::now();
-        let (g, timed_out) = c.wait(g).wait_timeout(SHORT);
-        (*g, timed_out, start.elapsed())
+        let (g, res) = c.wait(g).wait_timeout(SHORT);
+        (*g, res.timed_out(), start.elapsed())
     });
     let mut held = lock.lock_blocking(); // the waiter is listening now
     if notify {
@@ -656,8 +657,8 @@ async fn relock_past_the_deadline(notify: bool) -> (i32, bool, Duration) {
     let c = Arc::clone(&cond);
     let waiter = tokio::spawn(async move {
         let start = Instant::now();
-        let (g, timed_out) = c.wait(g).timeout(SHORT).await;
-        (*g, timed_out, start.elapsed())
+        let (g, res) = c.wait(g).timeout(SHORT).await;
+        (*g, res.timed_out(), start.elapsed())
     });
     let mut held = lock.lock().await;
     if notify {
@@ -721,10 +722,10 @@ fn wait_while_returns_at_once_if_the_condition_does_not_hold() {
     drop(g);
     let g = cond.wait_while(lock.lock_blocking(), |v| *v > 0).wait();
     drop(g);
-    let (g, timed_out) = cond
+    let (g, res) = cond
         .wait_while(lock.lock_blocking(), |v| *v > 0)
         .wait_timeout(Duration::ZERO);
-    assert!(!timed_out);
+    assert!(!res.timed_out());
     drop(g);
     assert!(!lock.is_locked());
 }
@@ -766,10 +767,10 @@ fn wait_while_timed_blocking() {
     let cond = Arc::new(Condition::new());
     // Times out: the condition still holds, the lock is held again.
     let start = Instant::now();
-    let (g, still) = cond
+    let (g, res) = cond
         .wait_while(lock.lock_blocking(), |v| *v > 0)
         .wait_timeout(SHORT);
-    assert!(still);
+    assert!(res.timed_out());
     assert!(start.elapsed() >= SHORT);
     assert_eq!(*g, 3);
     assert!(lock.try_lock().is_none());
@@ -778,10 +779,10 @@ fn wait_while_timed_blocking() {
     // Made false in time by another thread (owned guard this time).
     let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
     let waiter = spawn_thread(move || {
-        let (g, still) = c
+        let (g, res) = c
             .wait_while(l.lock_arc_blocking(), |v| *v > 0)
             .wait_deadline(deadline());
-        (*g, still)
+        (*g, res.timed_out())
     });
     for _ in 0..3 {
         *lock.lock_blocking() -= 1;
@@ -796,22 +797,22 @@ async fn wait_while_timed_async() {
         let lock = Arc::new(Lock::new(3));
         let cond = Arc::new(Condition::new());
         let start = Instant::now();
-        let (g, still) = cond
+        let (g, res) = cond
             .wait_while(lock.lock().await, |v| *v > 0)
             .timeout(SHORT)
             .await;
-        assert!(still && start.elapsed() >= SHORT);
+        assert!(res.timed_out() && start.elapsed() >= SHORT);
         assert_eq!(*g, 3);
         assert!(lock.try_lock().is_none());
         drop(g);
 
         let (l, c) = (Arc::clone(&lock), Arc::clone(&cond));
         let waiter = tokio::spawn(async move {
-            let (g, still) = c
+            let (g, res) = c
                 .wait_while(l.lock_arc().await, |v| *v > 0)
                 .timeout_at(deadline())
                 .await;
-            (*g, still)
+            (*g, res.timed_out())
         });
         for _ in 0..3 {
             *lock.lock().await -= 1;
@@ -859,16 +860,22 @@ const ROUNDS: usize = 200;
 fn race_waiter_blocking(lock: &Lock<u8>, cond: &Condition) {
     let mut g = lock.lock_blocking();
     *g = 1;
-    let (g, timed_out) = cond.wait(g).wait_deadline(deadline());
-    assert!(!timed_out, "lost wake-up: blocking waiter never notified");
+    let (g, res) = cond.wait(g).wait_deadline(deadline());
+    assert!(
+        !res.timed_out(),
+        "lost wake-up: blocking waiter never notified"
+    );
     assert_eq!(*g, 2);
 }
 
 async fn race_waiter_async(lock: &Lock<u8>, cond: &Condition) {
     let mut g = lock.lock().await;
     *g = 1;
-    let (g, timed_out) = cond.wait(g).timeout_at(deadline()).await;
-    assert!(!timed_out, "lost wake-up: async waiter never notified");
+    let (g, res) = cond.wait(g).timeout_at(deadline()).await;
+    assert!(
+        !res.timed_out(),
+        "lost wake-up: async waiter never notified"
+    );
     assert_eq!(*g, 2);
 }
 
@@ -992,18 +999,18 @@ async fn no_lost_wakeup_flag_and_notify_after_unlock_mixed() {
             let pair = Arc::new((Lock::new(false), Condition::new()));
             let p = Arc::clone(&pair);
             let thread_waiter = spawn_thread(move || {
-                let (g, still) =
+                let (g, res) =
                     p.1.wait_while(p.0.lock_blocking(), |f| !*f)
                         .wait_deadline(deadline());
-                assert!(*g && !still);
+                assert!(*g && !res.timed_out());
             });
             let p = Arc::clone(&pair);
             let task_waiter = tokio::spawn(async move {
-                let (g, still) =
+                let (g, res) =
                     p.1.wait_while(p.0.lock().await, |f| !*f)
                         .timeout_at(deadline())
                         .await;
-                assert!(*g && !still);
+                assert!(*g && !res.timed_out());
             });
             if round % 2 == 0 {
                 *pair.0.lock().await = true;
@@ -1072,8 +1079,8 @@ async fn dropped_notified_timeout_waiter_passes_notification_on() {
     assert_eq!(cond.notify(1), 1);
     drop(a);
     assert!(b.is_woken());
-    let (g, timed_out) = assert_ready!(b.poll());
-    assert!(!timed_out);
+    let (g, res) = assert_ready!(b.poll());
+    assert!(!res.timed_out());
     drop(g);
     assert!(!lock.is_locked());
 }
@@ -1097,8 +1104,8 @@ async fn task_then_thread_waiting<'a>(
         let mut g = l.lock_blocking();
         *g = 1;
         ch.notify_all();
-        let (g, timed_out) = c.wait(g).wait_deadline(deadline());
-        (*g, timed_out)
+        let (g, res) = c.wait(g).wait_deadline(deadline());
+        (*g, res.timed_out())
     });
     // B is listening (after A) once we see 1 under the lock.
     let held = changed.wait_while(lock.lock().await, |v| *v != 1).await;
@@ -1311,9 +1318,9 @@ async fn notified_before_deadline_reports_no_timeout() {
     assert_eq!(cond.notify(1), 1);
     // Let the deadline pass before the waiter runs again.
     tokio::time::sleep(2 * SHORT).await;
-    let (g, timed_out) = assert_ready!(w.poll());
+    let (g, res) = assert_ready!(w.poll());
     assert!(
-        !timed_out,
+        !res.timed_out(),
         "a delivered notification was reported as a timeout"
     );
     drop(g);
@@ -1332,9 +1339,9 @@ fn notification_survives_switching_from_polling_to_blocking() {
     let mut cx = Context::from_waker(std::task::Waker::noop());
     assert!(matches!(fut.poll_unpin(&mut cx), Poll::Pending));
     assert_eq!(cond.notify(1), 1);
-    let (_guard, timed_out) = fut.wait_timeout(std::time::Duration::from_secs(5));
+    let (_guard, res) = fut.wait_timeout(std::time::Duration::from_secs(5));
     assert!(
-        !timed_out,
+        !res.timed_out(),
         "notify(1) reported 1 woken, but the waiter timed out"
     );
 }

@@ -7,9 +7,10 @@
 //!   `block_in_place` so the worker's other tasks keep running: the task that
 //!   releases the waiter is queued on the same, only, worker;
 //! * a multi-thread runtime's `block_on` thread;
-//! * a current-thread runtime's task or `block_on`, where a blocking wait that
-//!   must wait panics with tokio's message, while an uncontended (or zero
-//!   timeout) blocking call works.
+//! * a current-thread runtime's task, `block_on` or `LocalSet`, where every
+//!   blocking call panics with amphi's message naming the method, whether or
+//!   not it would have to wait (uncontended calls and zero timeouts too), and
+//!   leaves the primitive as it was.
 //!
 //! Each blocking call is tried both untimed (`x_blocking()`) and with a
 //! deadline (`.wait_deadline`). Untimed waits are guarded by a backstop
@@ -25,14 +26,26 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use amphi::{Condition, Event, Lock, LockGuardArc, Semaphore};
+use amphi::{BoundedSemaphore, Condition, Event, Lock, LockGuardArc, Semaphore};
 use common::{
     DEADLINE, current_thread_runtime, deadline, join_task, let_thread_block, multi_thread_runtime,
     panic_message, spawn_thread, within,
 };
 
-/// tokio's panic message for blocking inside a current-thread runtime.
-const TOKIO_MESSAGE: &str = "can call blocking only when running on the multi-threaded runtime";
+/// amphi's panic message for a blocking call inside a current-thread runtime
+/// starts with "amphi: `<method>` " and goes on with this.
+const REFUSAL: &str =
+    "blocks the thread, but this thread is running a current-thread tokio runtime";
+
+/// Checks that `msg` is amphi's refusal for `method`.
+#[track_caller]
+fn assert_refusal(msg: &str, method: &str, what: &str) {
+    let prefix = format!("amphi: `{method}` {REFUSAL}");
+    assert!(
+        msg.starts_with(&prefix),
+        "{what}: unexpected panic {msg:?}, expected it to start with {prefix:?}"
+    );
+}
 
 // ---------------------------------------------------------------------------
 // The subjects
@@ -64,7 +77,9 @@ struct Subject {
 impl Subject {
     fn new(kind: Kind) -> Arc<Self> {
         let lock = Arc::new(Lock::new(()));
-        let held = Mutex::new(Some(lock.lock_arc_blocking()));
+        // Not `lock_arc_blocking`: subjects are made inside current-thread
+        // runtimes too, where blocking calls refuse.
+        let held = Mutex::new(Some(lock.try_lock_arc().expect("a new lock is free")));
         Arc::new(Subject {
             kind,
             lock,
@@ -89,7 +104,7 @@ impl Subject {
             (Kind::Event, true) => self.event.wait_blocking(),
             (Kind::Event, false) => self.event.wait().wait_deadline(give_up),
             (Kind::Semaphore, true) => {
-                self.sem.acquire_blocking().forget();
+                self.sem.acquire_blocking().unwrap().forget();
                 true
             }
             (Kind::Semaphore, false) => self
@@ -97,20 +112,44 @@ impl Subject {
                 .acquire()
                 .wait_deadline(give_up)
                 .map(|p| p.forget())
-                .is_some(),
+                .is_ok(),
             (Kind::Condition, true) => {
-                let mut g = self.cond_lock.lock_blocking();
+                let mut g = self.cond_guard();
                 while !*g {
                     g = self.cond.wait_blocking(g);
                 }
                 true
             }
             (Kind::Condition, false) => {
-                let g = self.cond_lock.lock_blocking();
-                let (g, still) = self.cond.wait_while(g, |f| !*f).wait_deadline(give_up);
-                *g && !still
+                let g = self.cond_guard();
+                let (g, res) = self.cond.wait_while(g, |f| !*f).wait_deadline(give_up);
+                *g && !res.timed_out()
             }
         }
+    }
+
+    /// The method whose refusal a blocking [`wait`](Self::wait) inside a
+    /// current-thread runtime reports.
+    fn method(&self, untimed: bool) -> &'static str {
+        match (self.kind, untimed) {
+            (Kind::Lock, true) => "Lock::lock_blocking",
+            (Kind::Lock, false) => "Lock::lock",
+            (Kind::Event, true) => "Event::wait_blocking",
+            (Kind::Event, false) => "Event::wait",
+            (Kind::Semaphore, true) => "Semaphore::acquire_blocking",
+            (Kind::Semaphore, false) => "Semaphore::acquire",
+            (Kind::Condition, true) => "Condition::wait_blocking",
+            (Kind::Condition, false) => "Condition::wait_while",
+        }
+    }
+
+    /// The condition's lock, taken without blocking when it is free, so that
+    /// inside a current-thread runtime it is the condition wait itself that
+    /// refuses (the releaser holds the lock only for a moment).
+    fn cond_guard(&self) -> amphi::LockGuard<'_, bool> {
+        self.cond_lock
+            .try_lock()
+            .unwrap_or_else(|| self.cond_lock.lock_blocking())
     }
 
     /// Releases the waiter, from a thread.
@@ -144,7 +183,12 @@ impl Subject {
             Kind::Event => self.event.is_set(),
             // The waiter forgets the permit it takes.
             Kind::Semaphore => self.sem.available() > 0,
-            Kind::Condition => *self.cond_lock.lock_blocking(),
+            // Called where the lock is free (and maybe inside a
+            // current-thread runtime, where blocking calls refuse).
+            Kind::Condition => *self
+                .cond_lock
+                .try_lock()
+                .expect("the condition's lock is free"),
         }
     }
 
@@ -160,12 +204,35 @@ impl Subject {
         if self.kind == Kind::Semaphore {
             assert_eq!(self.sem.available(), 0);
         }
-        self.release_blocking();
-        assert!(
-            self.wait(false),
-            "{:?}: a wait after release failed",
+        assert_eq!(
+            self.waiters(),
+            0,
+            "{:?}: a waiter is still counted",
             self.kind
         );
+        // This may run inside a current-thread runtime, where blocking calls
+        // refuse: release and wait again from a plain thread.
+        thread::scope(|scope| {
+            let again = scope.spawn(|| {
+                self.release_blocking();
+                self.wait(false)
+            });
+            assert!(
+                again.join().unwrap(),
+                "{:?}: a wait after release failed",
+                self.kind
+            );
+        });
+    }
+
+    /// The threads and tasks waiting on the subject's primitive.
+    fn waiters(&self) -> usize {
+        match self.kind {
+            Kind::Lock => self.lock.waiters().total(),
+            Kind::Event => self.event.waiters().total(),
+            Kind::Semaphore => self.sem.waiters().total(),
+            Kind::Condition => self.cond.waiters().total() + self.cond_lock.waiters().total(),
+        }
     }
 }
 
@@ -357,7 +424,7 @@ async fn multi_thread_block_on_thread() {
 // ---------------------------------------------------------------------------
 
 /// Inside a current-thread runtime's `block_on`, a blocking wait that must
-/// wait panics with tokio's message instead of stalling the runtime, and
+/// wait panics with amphi's message instead of stalling the runtime, and
 /// leaves the primitive as it was.
 #[tokio::test]
 async fn current_thread_block_on_panics_when_it_must_wait() {
@@ -368,11 +435,7 @@ async fn current_thread_block_on_panics_when_it_must_wait() {
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| s.wait(untimed)));
         backstop.disarm(&what);
         let payload = result.expect_err(&format!("{what}: did not panic"));
-        let msg = panic_message(&*payload);
-        assert!(
-            msg.contains(TOKIO_MESSAGE),
-            "{what}: unexpected panic {msg:?}"
-        );
+        assert_refusal(&panic_message(&*payload), s.method(untimed), &what);
         s.check_unharmed_after_panic();
     }
 }
@@ -391,20 +454,16 @@ async fn current_thread_task_panics_when_it_must_wait() {
             .expect_err(&format!("{what}: did not panic"));
         backstop.disarm(&what);
         assert!(err.is_panic(), "{what}: {err}");
-        let msg = panic_message(&*err.into_panic());
-        assert!(
-            msg.contains(TOKIO_MESSAGE),
-            "{what}: unexpected panic {msg:?}"
-        );
+        assert_refusal(&panic_message(&*err.into_panic()), s.method(untimed), &what);
         s.check_unharmed_after_panic();
         // The runtime is still alive.
         assert_eq!(join_task(tokio::spawn(async { 7 })).await, 7);
     }
 }
 
-/// Blocking calls that need not wait never look at the runtime, so they work
-/// inside a current-thread runtime: uncontended calls, waits that are already
-/// satisfied, and zero timeouts (which only try).
+/// Blocking calls that need not wait: uncontended calls, waits that are
+/// already satisfied, and zero timeouts (which only try). They work on any
+/// thread that does not drive a current-thread runtime.
 fn uncontended_blocking_calls() {
     // Lock: free.
     let lock = Arc::new(Lock::new(0));
@@ -430,12 +489,15 @@ fn uncontended_blocking_calls() {
 
     // Semaphore: permits available.
     let sem = Arc::new(Semaphore::new(3));
-    drop(sem.acquire_blocking());
-    drop(sem.acquire_arc_blocking());
-    drop(sem.acquire().wait());
-    assert!(sem.acquire().wait_timeout(DEADLINE).is_some());
-    let all: Vec<_> = (0..3).map(|_| sem.acquire_blocking()).collect();
-    assert!(sem.acquire().wait_timeout(Duration::ZERO).is_none());
+    drop(sem.acquire_blocking().unwrap());
+    drop(sem.acquire_arc_blocking().unwrap());
+    drop(sem.acquire().wait().unwrap());
+    assert!(sem.acquire().wait_timeout(DEADLINE).is_ok());
+    let all: Vec<_> = (0..3).map(|_| sem.acquire_blocking().unwrap()).collect();
+    assert!(matches!(
+        sem.acquire().wait_timeout(Duration::ZERO),
+        Err(amphi::AcquireTimeoutError::TimedOut)
+    ));
     drop(all);
     assert_eq!(sem.available(), 3);
 
@@ -443,19 +505,170 @@ fn uncontended_blocking_calls() {
     // timeout.
     let cond = Condition::new();
     let g = cond.wait_while(lock.lock_blocking(), |v| *v == 0).wait();
-    let (g, still) = cond.wait_while(g, |v| *v == 0).wait_timeout(DEADLINE);
-    assert!(!still);
-    let (g, timed_out) = cond.wait(g).wait_timeout(Duration::ZERO);
-    assert!(timed_out);
+    let (g, res) = cond.wait_while(g, |v| *v == 0).wait_timeout(DEADLINE);
+    assert!(!res.timed_out());
+    let (g, res) = cond.wait(g).wait_timeout(Duration::ZERO);
+    assert!(res.timed_out());
     assert_eq!(*g, 1);
     drop(g);
     assert!(!lock.is_locked());
 }
 
+/// On a current-thread runtime's `spawn_blocking` thread the calls that
+/// need not wait work (the ones that must wait are in
+/// `spawn_blocking_thread_current_thread_runtime`).
 #[tokio::test]
-async fn current_thread_uncontended_blocking_calls_do_not_panic() {
+async fn current_thread_spawn_blocking_uncontended_blocking_calls_work() {
+    join_task(tokio::task::spawn_blocking(uncontended_blocking_calls)).await;
+}
+
+/// Primitives on which no blocking call needs to wait: a free lock holding
+/// 1, a set event, free permits, and a condition nobody waits on.
+struct Uncontended {
+    lock: Arc<Lock<i32>>,
+    event: Event,
+    sem: Arc<Semaphore>,
+    bounded: Arc<BoundedSemaphore>,
+    cond: Condition,
+}
+
+impl Uncontended {
+    fn new() -> Self {
+        let event = Event::new();
+        event.set();
+        Uncontended {
+            lock: Arc::new(Lock::new(1)),
+            event,
+            sem: Arc::new(Semaphore::new(3)),
+            bounded: Arc::new(BoundedSemaphore::new(2)),
+            cond: Condition::new(),
+        }
+    }
+
+    /// Nothing was taken, changed or left waiting.
+    #[track_caller]
+    fn check_unchanged(&self, what: &str) {
+        assert!(!self.lock.is_locked(), "{what}: lock left held");
+        assert_eq!(*self.lock.try_lock().unwrap(), 1, "{what}: value changed");
+        assert!(self.event.is_set(), "{what}: event cleared");
+        assert_eq!(self.sem.available(), 3, "{what}: a permit was taken");
+        assert_eq!(self.bounded.available(), 2, "{what}: a permit was taken");
+        let waiters = self.lock.waiters().total()
+            + self.event.waiters().total()
+            + self.sem.waiters().total()
+            + self.bounded.waiters().total()
+            + self.cond.waiters().total();
+        assert_eq!(waiters, 0, "{what}: a waiter is still counted");
+        assert_eq!(self.cond.notify_all(), 0, "{what}: a condition waiter left");
+    }
+}
+
+/// A blocking call that need not wait, and the method its refusal names.
+type Call = (&'static str, fn(&Uncontended));
+
+/// Every blocking call, where it need not wait.
+const UNCONTENDED_CALLS: &[Call] = &[
+    ("Lock::lock_blocking", |u| drop(u.lock.lock_blocking())),
+    ("Lock::lock_arc_blocking", |u| {
+        drop(u.lock.lock_arc_blocking())
+    }),
+    ("Lock::lock", |u| drop(u.lock.lock().wait())),
+    ("Lock::lock", |u| drop(u.lock.lock().wait_timeout(DEADLINE))),
+    ("Lock::lock_arc", |u| {
+        drop(u.lock.lock_arc().wait_deadline(deadline()))
+    }),
+    // Held: a zero timeout only tries, and is refused all the same.
+    ("Lock::lock", |u| {
+        let _held = u.lock.try_lock().unwrap();
+        drop(u.lock.lock().wait_timeout(Duration::ZERO));
+    }),
+    ("Event::wait_blocking", |u| {
+        let _ = u.event.wait_blocking();
+    }),
+    ("Event::wait", |u| {
+        let _ = u.event.wait().wait();
+    }),
+    ("Event::wait", |u| {
+        let _ = u.event.wait().wait_timeout(DEADLINE);
+    }),
+    ("Event::wait", |u| {
+        let _ = u.event.wait().wait_timeout(Duration::ZERO);
+    }),
+    ("Semaphore::acquire_blocking", |u| {
+        drop(u.sem.acquire_blocking())
+    }),
+    ("Semaphore::acquire_arc_blocking", |u| {
+        drop(u.sem.acquire_arc_blocking())
+    }),
+    ("Semaphore::acquire", |u| drop(u.sem.acquire().wait())),
+    ("Semaphore::acquire", |u| {
+        drop(u.sem.acquire().wait_timeout(DEADLINE))
+    }),
+    ("Semaphore::acquire_arc", |u| {
+        drop(u.sem.acquire_arc().wait_deadline(deadline()))
+    }),
+    ("Semaphore::acquire", |u| {
+        drop(u.sem.acquire().wait_timeout(Duration::ZERO))
+    }),
+    ("BoundedSemaphore::acquire_blocking", |u| {
+        drop(u.bounded.acquire_blocking())
+    }),
+    ("BoundedSemaphore::acquire_arc_blocking", |u| {
+        drop(u.bounded.acquire_arc_blocking())
+    }),
+    // A condition that does not hold: the wait returns at once.
+    ("Condition::wait_while", |u| {
+        let g = u.lock.try_lock().unwrap();
+        drop(u.cond.wait_while(g, |v| *v == 0).wait());
+    }),
+    ("Condition::wait_while", |u| {
+        let g = u.lock.try_lock().unwrap();
+        drop(u.cond.wait_while(g, |v| *v == 0).wait_timeout(DEADLINE));
+    }),
+    ("Condition::wait", |u| {
+        let g = u.lock.try_lock().unwrap();
+        drop(u.cond.wait(g).wait_timeout(Duration::ZERO));
+    }),
+];
+
+/// Runs every call of [`UNCONTENDED_CALLS`] here: each must panic with
+/// amphi's refusal and change nothing. `place` names where, for messages.
+fn every_uncontended_call_refuses(place: &str) {
+    let u = Uncontended::new();
+    for (i, &(method, call)) in UNCONTENDED_CALLS.iter().enumerate() {
+        let what = format!("{place}, call {i} ({method})");
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| call(&u)));
+        let payload = result.expect_err(&format!("{what}: did not panic"));
+        assert_refusal(&panic_message(&*payload), method, &what);
+        u.check_unchanged(&what);
+    }
+}
+
+/// Blocking calls fail the same way every time inside a current-thread
+/// runtime (DESIGN.md 6b): even where they would not have to wait, in
+/// `block_on`, in a spawned task and in a `LocalSet`, and nothing leaks. (The
+/// same calls work on a `spawn_blocking` thread, see
+/// `current_thread_spawn_blocking_uncontended_blocking_calls_work`.)
+#[tokio::test]
+async fn current_thread_uncontended_blocking_calls_panic() {
     // In block_on ...
-    uncontended_blocking_calls();
-    // ... and in a spawned task.
-    join_task(tokio::spawn(async { uncontended_blocking_calls() })).await;
+    every_uncontended_call_refuses("current-thread block_on");
+    // ... in a spawned task ...
+    join_task(tokio::spawn(async {
+        every_uncontended_call_refuses("current-thread task")
+    }))
+    .await;
+    // ... and in a LocalSet, in its body and in a local task.
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            every_uncontended_call_refuses("LocalSet body");
+            join_task(tokio::task::spawn_local(async {
+                every_uncontended_call_refuses("LocalSet task")
+            }))
+            .await;
+        })
+        .await;
+    // The runtime is still alive.
+    assert_eq!(join_task(tokio::spawn(async { 7 })).await, 7);
 }

@@ -60,8 +60,9 @@ fn flag_set_clear_is_set() {
     assert!(!Event::default().is_set());
 }
 
-/// Waits on a set event return `true` at once, on every path.
-#[tokio::test]
+/// Waits on a set event return `true` at once, on every path. (Multi-thread:
+/// the blocking waits refuse to run inside a current-thread runtime.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_on_a_set_event_returns_at_once() {
     let ev = Event::new();
     ev.set();

@@ -364,7 +364,9 @@ async fn async_timeout_of_one_waiter_does_not_strand_another() {
     .await;
 }
 
-#[tokio::test]
+/// (Multi-thread: the blocking `wait_timeout` refuses to run inside a
+/// current-thread runtime.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_timeout_only_tries() {
     within(async {
         let lock = Arc::new(Lock::new(()));
@@ -806,7 +808,7 @@ fn woken_waiter_that_loses_to_a_barger_waits_again() {
 #[tokio::test(start_paused = true)]
 async fn timed_out_waiter_after_lost_race_leaves_the_queue_sound() {
     let lock = Lock::new(());
-    let held = lock.lock_blocking();
+    let held = lock.try_lock().expect("free"); // not lock_blocking: current-thread runtime
     let mut a = spawn_pending(lock.lock().timeout(Duration::from_millis(10)));
     let mut b = spawn_pending(lock.lock());
     drop(held);
@@ -825,7 +827,7 @@ async fn timed_out_waiter_after_lost_race_leaves_the_queue_sound() {
 #[tokio::test(start_paused = true)]
 async fn notified_timed_waiter_dropped_at_deadline_passes_the_wakeup_on() {
     let lock = Lock::new(());
-    let held = lock.lock_blocking();
+    let held = lock.try_lock().expect("free"); // not lock_blocking: current-thread runtime
     let a = spawn_pending(lock.lock().timeout(Duration::from_millis(10)));
     let mut b = spawn_pending(lock.lock());
     tokio::time::advance(Duration::from_millis(20)).await;
@@ -840,7 +842,7 @@ async fn notified_timed_waiter_dropped_at_deadline_passes_the_wakeup_on() {
 #[tokio::test(start_paused = true)]
 async fn timed_waiter_woken_at_its_deadline_takes_the_lock() {
     let lock = Lock::new(());
-    let held = lock.lock_blocking();
+    let held = lock.try_lock().expect("free"); // not lock_blocking: current-thread runtime
     let mut a = spawn_pending(lock.lock().timeout(Duration::from_millis(10)));
     tokio::time::advance(Duration::from_millis(20)).await;
     drop(held);
@@ -1025,23 +1027,49 @@ async fn lock_blocking_on_a_multi_thread_worker() {
     .await;
 }
 
+/// Inside a current-thread runtime a blocking lock refuses every time,
+/// uncontended too (DESIGN.md 6b), with amphi's message naming the method,
+/// and leaves nothing behind.
 #[test]
 fn lock_blocking_in_current_thread_runtime() {
     let rt = current_thread_runtime();
     let lock = Lock::new(0);
     rt.block_on(async {
-        // Uncontended: fine anywhere.
-        *lock.lock_blocking() += 1;
-        assert!(lock.lock().wait_timeout(SHORT).is_some());
+        // Uncontended: refused all the same.
+        let r = panic::catch_unwind(AssertUnwindSafe(|| *lock.lock_blocking() += 1));
+        let msg =
+            panic_message(&*r.expect_err("uncontended lock_blocking in a current-thread runtime"));
+        assert!(
+            msg.starts_with("amphi: `Lock::lock_blocking` blocks the thread"),
+            "unexpected panic: {msg}"
+        );
+        let r = panic::catch_unwind(AssertUnwindSafe(|| drop(lock.lock().wait_timeout(SHORT))));
+        let msg = panic_message(
+            &*r.expect_err("uncontended lock().wait_timeout in a current-thread runtime"),
+        );
+        assert!(
+            msg.starts_with("amphi: `Lock::lock` blocks the thread"),
+            "unexpected panic: {msg}"
+        );
+        assert!(!lock.is_locked(), "a refused lock was left held");
+        *lock.lock().await += 1;
 
-        // Contended: it would stall the runtime, so it panics (tokio's
-        // block_in_place message) instead of deadlocking.
+        // Contended: it would stall the runtime, so it panics instead of
+        // deadlocking.
         let held = lock.lock().await;
         let r = panic::catch_unwind(AssertUnwindSafe(|| drop(lock.lock_blocking())));
         let msg = r.expect_err("contended lock_blocking in a current-thread runtime");
         let msg = panic_message(&*msg);
-        assert!(msg.contains("multi-thread"), "unexpected panic: {msg}");
+        assert!(
+            msg.starts_with("amphi: `Lock::lock_blocking` blocks the thread"),
+            "unexpected panic: {msg}"
+        );
         assert!(lock.is_locked());
+        assert_eq!(
+            lock.waiters().total(),
+            0,
+            "the refused wait is still counted"
+        );
         drop(held);
         // Nothing was left behind by the refused wait.
         assert_eq!(*lock.try_lock().expect("usable after the refusal"), 1);

@@ -16,11 +16,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::futures::AcquireFuture;
-use amphi::{BoundedSemaphore, Semaphore, SemaphorePermit};
+use amphi::{AcquireTimeoutError, BoundedSemaphore, Semaphore, SemaphorePermit, TryAcquireError};
 use common::{
     DEADLINE, Holders, Joiner, SHORT, SLACK, assert_times_out, assert_times_out_async,
-    current_thread_runtime, join_threads, let_thread_block, spawn_pending, spawn_thread,
-    wait_until, within,
+    current_thread_runtime, join_threads, let_thread_block, panic_message, spawn_pending,
+    spawn_thread, wait_until, within,
 };
 use tokio_test::task::{self, Spawn};
 use tokio_test::{assert_pending, assert_ready};
@@ -39,7 +39,7 @@ fn run_woken<'a>(
                 progress = true;
                 if let Poll::Ready(p) = w.poll() {
                     done[i] = true;
-                    permits.push(p);
+                    permits.push(p.expect("a woken acquire found the semaphore closed"));
                 }
             }
         }
@@ -72,9 +72,9 @@ fn basic_api() {
     let sem = Semaphore::new(2);
     assert_eq!(sem.available(), 2);
     let a = sem.try_acquire().expect("first");
-    let b = sem.acquire_blocking();
+    let b = sem.acquire_blocking().unwrap();
     assert_eq!(sem.available(), 0);
-    assert!(sem.try_acquire().is_none());
+    assert!(matches!(sem.try_acquire(), Err(TryAcquireError::NoPermits)));
     assert!(format!("{sem:?}").contains("available: 0"));
     assert!(format!("{a:?}").contains("SemaphorePermit"));
     drop(a);
@@ -85,7 +85,7 @@ fn basic_api() {
     // Forgotten permits are gone for good (Python: acquire without release).
     sem.try_acquire().unwrap().forget();
     assert_eq!(sem.available(), 1);
-    sem.acquire().wait().forget();
+    sem.acquire().wait().unwrap().forget();
     assert_eq!(sem.available(), 0);
     // release(n) creates permits, release(0) does nothing.
     sem.release(0);
@@ -94,9 +94,12 @@ fn basic_api() {
     assert_eq!(sem.available(), 3);
 
     let zero = Semaphore::new(0);
-    assert!(zero.try_acquire().is_none());
+    assert!(matches!(
+        zero.try_acquire(),
+        Err(TryAcquireError::NoPermits)
+    ));
     zero.release(1);
-    assert!(zero.try_acquire().is_some());
+    assert!(zero.try_acquire().is_ok());
     assert_eq!(zero.available(), 1);
 }
 
@@ -104,16 +107,22 @@ fn basic_api() {
 fn arc_permits() {
     let sem = Arc::new(Semaphore::new(2));
     let a = sem.try_acquire_arc().expect("first");
-    let b = sem.acquire_arc_blocking();
-    assert!(sem.try_acquire_arc().is_none());
-    assert!(sem.acquire_arc().wait_timeout(Duration::ZERO).is_none());
+    let b = sem.acquire_arc_blocking().unwrap();
+    assert!(matches!(
+        sem.try_acquire_arc(),
+        Err(TryAcquireError::NoPermits)
+    ));
+    assert!(matches!(
+        sem.acquire_arc().wait_timeout(Duration::ZERO),
+        Err(AcquireTimeoutError::TimedOut)
+    ));
     assert!(format!("{a:?}").contains("SemaphorePermitArc"));
     // Owned permits are 'static and Send: drop one on another thread.
     spawn_thread(move || drop(a)).join();
     assert_eq!(sem.available(), 1);
     b.forget();
     assert_eq!(sem.available(), 1);
-    let c = sem.acquire_arc().wait();
+    let c = sem.acquire_arc().wait().unwrap();
     assert_eq!(sem.available(), 0);
     drop(c);
     assert_eq!(sem.available(), 1);
@@ -125,15 +134,18 @@ fn arc_permits() {
 async fn arc_permit_moves_into_spawned_task() {
     within(async {
         let sem = Arc::new(Semaphore::new(1));
-        let permit = sem.acquire_arc().await;
+        let permit = sem.acquire_arc().await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             rx.await.unwrap();
             drop(permit);
         });
-        assert!(sem.acquire().timeout(SHORT).await.is_none());
+        assert!(matches!(
+            sem.acquire().timeout(SHORT).await,
+            Err(AcquireTimeoutError::TimedOut)
+        ));
         tx.send(()).unwrap();
-        let p = sem.acquire().await;
+        let p = sem.acquire().await.unwrap();
         assert_eq!(sem.available(), 0);
         drop(p);
         task.await.unwrap();
@@ -153,7 +165,7 @@ fn release_past_max_permits_panics_and_changes_nothing() {
     let r = panic::catch_unwind(AssertUnwindSafe(|| sem.release(usize::MAX)));
     assert!(r.is_err());
     assert_eq!(sem.available(), Semaphore::MAX_PERMITS);
-    assert!(sem.try_acquire().is_some());
+    assert!(sem.try_acquire().is_ok());
 }
 
 #[test]
@@ -180,11 +192,11 @@ fn permits_conserved_threads() {
             spawn_thread(move || {
                 for j in 0..300 {
                     let p = match (i + j) % 4 {
-                        0 => sem.acquire_blocking(),
-                        1 => sem.acquire().wait(),
+                        0 => sem.acquire_blocking().unwrap(),
+                        1 => sem.acquire().wait().unwrap(),
                         2 => sem.acquire().wait_timeout(DEADLINE).expect("deadline"),
                         _ => {
-                            let p = sem.acquire_arc_blocking();
+                            let p = sem.acquire_arc_blocking().unwrap();
                             h.hold_yielding();
                             drop(p);
                             continue;
@@ -214,7 +226,7 @@ async fn permits_conserved_mixed_threads_and_tasks() {
             let h = Arc::clone(&holders);
             spawn_thread(move || {
                 for _ in 0..300 {
-                    let _p = sem.acquire_blocking();
+                    let _p = sem.acquire_blocking().unwrap();
                     h.hold_yielding();
                 }
             })
@@ -228,7 +240,7 @@ async fn permits_conserved_mixed_threads_and_tasks() {
                 tokio::spawn(async move {
                     for j in 0..300 {
                         let _p = if (i + j) % 2 == 0 {
-                            sem.acquire_arc().await
+                            sem.acquire_arc().await.unwrap()
                         } else {
                             sem.acquire_arc().timeout(DEADLINE).await.expect("deadline")
                         };
@@ -261,8 +273,8 @@ fn release_n_wakes_exactly_n_tasks() {
     assert!(a.is_woken());
     assert!(b.is_woken());
     assert!(!c.is_woken(), "release(2) woke three waiters");
-    let pa = assert_ready!(a.poll());
-    let pb = assert_ready!(b.poll());
+    let pa = assert_ready!(a.poll()).unwrap();
+    let pb = assert_ready!(b.poll()).unwrap();
     assert_eq!(sem.available(), 0);
     if c.is_woken() {
         assert_pending!(c.poll());
@@ -270,7 +282,7 @@ fn release_n_wakes_exactly_n_tasks() {
 
     sem.release(1);
     assert!(c.is_woken());
-    let pc = assert_ready!(c.poll());
+    let pc = assert_ready!(c.poll()).unwrap();
     assert_eq!(sem.available(), 0);
     drop((pa, pb, pc));
     assert_eq!(sem.available(), 3);
@@ -282,7 +294,7 @@ fn release_n_larger_than_waiters_keeps_the_rest() {
     let mut a = spawn_pending(sem.acquire());
     sem.release(5);
     assert!(a.is_woken());
-    let p = assert_ready!(a.poll());
+    let p = assert_ready!(a.poll()).unwrap();
     assert_eq!(sem.available(), 4);
     drop(p);
     assert_eq!(sem.available(), 5);
@@ -297,7 +309,7 @@ fn release_n_wakes_n_blocked_threads() {
             let sem = Arc::clone(&sem);
             let done = Arc::clone(&done);
             spawn_thread(move || {
-                sem.acquire_blocking().forget();
+                sem.acquire_blocking().unwrap().forget();
                 done.fetch_add(1, Ordering::SeqCst);
             })
         })
@@ -325,9 +337,9 @@ async fn release_n_wakes_a_thread_and_a_task() {
     within(async {
         let sem = Arc::new(Semaphore::new(0));
         let s = Arc::clone(&sem);
-        let thread = spawn_thread(move || s.acquire_blocking().forget());
+        let thread = spawn_thread(move || s.acquire_blocking().unwrap().forget());
         let s = Arc::clone(&sem);
-        let task = tokio::spawn(async move { s.acquire().await.forget() });
+        let task = tokio::spawn(async move { s.acquire().await.unwrap().forget() });
         tokio::task::spawn_blocking(let_thread_block).await.unwrap();
         assert!(!thread.finished() && !task.is_finished());
         sem.release(2);
@@ -361,8 +373,8 @@ fn successive_releases_reach_successive_tasks() {
 #[test]
 fn successive_permit_drops_reach_successive_tasks() {
     let sem = Semaphore::new(2);
-    let p1 = sem.acquire_blocking();
-    let p2 = sem.acquire_blocking();
+    let p1 = sem.acquire_blocking().unwrap();
+    let p2 = sem.acquire_blocking().unwrap();
     let mut waiters: Vec<_> = (0..2).map(|_| spawn_pending(sem.acquire())).collect();
     let mut done = [false; 2];
     drop(p1);
@@ -382,7 +394,7 @@ fn spawn_blocked_acquirers(sem: &Arc<Semaphore>, n: usize) -> Vec<Joiner<()>> {
     let joiners = (0..n)
         .map(|_| {
             let sem = Arc::clone(sem);
-            spawn_thread(move || sem.acquire_blocking().forget())
+            spawn_thread(move || sem.acquire_blocking().unwrap().forget())
         })
         .collect();
     let_thread_block();
@@ -427,7 +439,7 @@ fn successive_releases_reach_a_thread_then_a_task() {
     for round in 0..10 {
         let sem = Arc::new(Semaphore::new(0));
         let s = Arc::clone(&sem);
-        let thread = spawn_thread(move || s.acquire_blocking().forget());
+        let thread = spawn_thread(move || s.acquire_blocking().unwrap().forget());
         let_thread_block();
         let mut t = spawn_pending(sem.acquire());
         sem.release(1);
@@ -438,7 +450,7 @@ fn successive_releases_reach_a_thread_then_a_task() {
             t.is_woken(),
             "round {round}: a permit is free but the waiting task was never woken"
         );
-        assert_ready!(t.poll()).forget();
+        assert_ready!(t.poll()).unwrap().forget();
         assert_eq!(sem.available(), 0);
     }
 }
@@ -448,8 +460,8 @@ fn successive_releases_reach_a_thread_then_a_task() {
 fn successive_permit_drops_reach_successive_threads() {
     for round in 0..20 {
         let sem = Arc::new(Semaphore::new(2));
-        let p1 = sem.acquire_arc_blocking();
-        let p2 = sem.acquire_arc_blocking();
+        let p1 = sem.acquire_arc_blocking().unwrap();
+        let p2 = sem.acquire_arc_blocking().unwrap();
         let joiners = spawn_blocked_acquirers(&sem, 2);
         drop(p1);
         drop(p2);
@@ -475,14 +487,14 @@ fn dropped_woken_acquire_passes_the_permit_on() {
     assert!(!b.is_woken());
     drop(a);
     assert!(b.is_woken(), "the wake-up died with the dropped acquire");
-    let p = assert_ready!(b.poll());
+    let p = assert_ready!(b.poll()).unwrap();
     assert_eq!(sem.available(), 0);
     if c.is_woken() {
         assert_pending!(c.poll());
     }
     drop(p);
     assert!(c.is_woken());
-    assert_ready!(c.poll()).forget();
+    assert_ready!(c.poll()).unwrap().forget();
     assert_eq!(sem.available(), 0);
 }
 
@@ -494,7 +506,7 @@ fn dropped_woken_arc_acquire_passes_the_permit_on() {
     sem.release(1);
     drop(a);
     assert!(b.is_woken());
-    let p = assert_ready!(b.poll());
+    let p = assert_ready!(b.poll()).unwrap();
     drop(p);
     assert_eq!(sem.available(), 1);
 }
@@ -557,7 +569,7 @@ fn dropped_woken_task_passes_the_permit_to_a_thread() {
     let sem = Arc::new(Semaphore::new(0));
     let a = spawn_pending(sem.acquire());
     let s = Arc::clone(&sem);
-    let thread = spawn_thread(move || s.acquire_blocking().forget());
+    let thread = spawn_thread(move || s.acquire_blocking().unwrap().forget());
     let_thread_block();
     sem.release(1);
     drop(a);
@@ -575,9 +587,9 @@ fn dropped_pending_acquire_leaves_no_trace() {
     let p = sem.try_acquire().expect("permit after a dropped waiter");
     drop(p);
     let mut b = task::spawn(sem.acquire());
-    let p = assert_ready!(b.poll());
+    let p = assert_ready!(b.poll()).unwrap();
     drop(p);
-    assert!(sem.acquire().wait_timeout(Duration::ZERO).is_some());
+    assert!(sem.acquire().wait_timeout(Duration::ZERO).is_ok());
     assert_eq!(sem.available(), 1);
 }
 
@@ -593,7 +605,7 @@ async fn acquire_dropped_by_select_loses_nothing() {
         let mut b = spawn_pending(sem.acquire());
         sem.release(1);
         assert!(b.is_woken());
-        assert_ready!(b.poll()).forget();
+        assert_ready!(b.poll()).unwrap().forget();
         assert_eq!(sem.available(), 0);
     })
     .await;
@@ -610,11 +622,14 @@ async fn timed_out_acquire_after_lost_race_leaves_the_queue_sound() {
     assert!(a.is_woken());
     let barger = sem.try_acquire().expect("barging is allowed");
     tokio::time::advance(Duration::from_millis(20)).await;
-    assert!(assert_ready!(a.poll()).is_none());
+    assert!(matches!(
+        assert_ready!(a.poll()),
+        Err(AcquireTimeoutError::TimedOut)
+    ));
     drop(a);
     drop(barger);
     assert!(b.is_woken(), "release after a timed-out waiter woke no one");
-    assert_ready!(b.poll()).forget();
+    assert_ready!(b.poll()).unwrap().forget();
     assert_eq!(sem.available(), 0);
 }
 
@@ -627,7 +642,7 @@ async fn woken_timed_acquire_dropped_at_deadline_passes_the_permit_on() {
     sem.release(1);
     drop(a);
     assert!(b.is_woken());
-    assert_ready!(b.poll()).forget();
+    assert_ready!(b.poll()).unwrap().forget();
 }
 
 // ---------------------------------------------------------------------------
@@ -637,7 +652,7 @@ async fn woken_timed_acquire_dropped_at_deadline_passes_the_permit_on() {
 #[test]
 fn blocking_timeout_expires_and_semaphore_stays_usable() {
     let sem = Arc::new(Semaphore::new(1));
-    let held = sem.acquire_blocking();
+    let held = sem.acquire_blocking().unwrap();
 
     assert_times_out(SHORT, |_| sem.acquire().wait_timeout(SHORT));
     assert_times_out(SHORT, |start| sem.acquire().wait_deadline(start + SHORT));
@@ -646,8 +661,8 @@ fn blocking_timeout_expires_and_semaphore_stays_usable() {
     assert_eq!(sem.available(), 0);
     drop(held);
     assert_eq!(sem.available(), 1);
-    assert!(sem.acquire().wait_timeout(SHORT).is_some());
-    assert!(sem.acquire_arc().wait_timeout(SHORT).is_some());
+    assert!(sem.acquire().wait_timeout(SHORT).is_ok());
+    assert!(sem.acquire_arc().wait_timeout(SHORT).is_ok());
     assert_eq!(sem.available(), 1);
 }
 
@@ -655,33 +670,47 @@ fn blocking_timeout_expires_and_semaphore_stays_usable() {
 async fn async_timeout_expires_and_semaphore_stays_usable() {
     within(async {
         let sem = Arc::new(Semaphore::new(1));
-        let held = sem.acquire().await;
+        let held = sem.acquire().await.unwrap();
 
         assert_times_out_async(SHORT, |_| sem.acquire().timeout(SHORT)).await;
         assert_times_out_async(SHORT, |start| sem.acquire().timeout_at(start + SHORT)).await;
         assert_times_out_async(SHORT, |_| sem.acquire_arc().timeout(SHORT)).await;
 
         drop(held);
-        assert!(sem.acquire().timeout(SHORT).await.is_some());
-        assert!(sem.acquire_arc().timeout(SHORT).await.is_some());
+        assert!(sem.acquire().timeout(SHORT).await.is_ok());
+        assert!(sem.acquire_arc().timeout(SHORT).await.is_ok());
         assert_eq!(sem.available(), 1);
     })
     .await;
 }
 
-#[tokio::test]
+/// (Multi-thread: the blocking `wait_timeout` refuses to run inside a
+/// current-thread runtime.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_timeout_only_tries() {
     within(async {
         let sem = Semaphore::new(1);
         let start = Instant::now();
         let p = sem.acquire().wait_timeout(Duration::ZERO).expect("free");
-        assert!(sem.acquire().wait_timeout(Duration::ZERO).is_none());
-        assert!(sem.acquire().timeout(Duration::ZERO).await.is_none());
-        assert!(sem.acquire().wait_deadline(Instant::now()).is_none());
-        assert!(sem.acquire().timeout_at(Instant::now()).await.is_none());
+        assert!(matches!(
+            sem.acquire().wait_timeout(Duration::ZERO),
+            Err(AcquireTimeoutError::TimedOut)
+        ));
+        assert!(matches!(
+            sem.acquire().timeout(Duration::ZERO).await,
+            Err(AcquireTimeoutError::TimedOut)
+        ));
+        assert!(matches!(
+            sem.acquire().wait_deadline(Instant::now()),
+            Err(AcquireTimeoutError::TimedOut)
+        ));
+        assert!(matches!(
+            sem.acquire().timeout_at(Instant::now()).await,
+            Err(AcquireTimeoutError::TimedOut)
+        ));
         assert!(start.elapsed() < SLACK);
         drop(p);
-        assert!(sem.acquire().timeout(Duration::ZERO).await.is_some());
+        assert!(sem.acquire().timeout(Duration::ZERO).await.is_ok());
         assert_eq!(sem.available(), 1);
     })
     .await;
@@ -718,9 +747,12 @@ fn huge_timeouts_mean_forever() {
 fn blocking_timeout_of_one_waiter_does_not_strand_another() {
     let sem = Arc::new(Semaphore::new(0));
     let s = Arc::clone(&sem);
-    let patient = spawn_thread(move || s.acquire_blocking().forget());
+    let patient = spawn_thread(move || s.acquire_blocking().unwrap().forget());
     let_thread_block();
-    assert!(sem.acquire().wait_timeout(SHORT).is_none());
+    assert!(matches!(
+        sem.acquire().wait_timeout(SHORT),
+        Err(AcquireTimeoutError::TimedOut)
+    ));
     assert!(!patient.finished());
     sem.release(1);
     patient.join();
@@ -732,22 +764,35 @@ async fn async_timeout_of_one_waiter_does_not_strand_another() {
     within(async {
         let sem = Semaphore::new(0);
         let mut patient = spawn_pending(sem.acquire());
-        assert!(sem.acquire().timeout(SHORT).await.is_none());
+        assert!(matches!(
+            sem.acquire().timeout(SHORT).await,
+            Err(AcquireTimeoutError::TimedOut)
+        ));
         assert!(!patient.is_woken());
         sem.release(1);
         assert!(patient.is_woken());
-        assert_ready!(patient.poll()).forget();
+        assert_ready!(patient.poll()).unwrap().forget();
         assert_eq!(sem.available(), 0);
     })
     .await;
 }
 
+/// A blocking acquire inside a current-thread runtime refuses every time,
+/// whether or not it would have to wait (DESIGN.md 6b), and takes nothing.
 #[test]
-fn acquire_blocking_on_current_thread_runtime_panics_when_it_must_wait() {
+fn acquire_blocking_on_current_thread_runtime_always_panics() {
     let rt = current_thread_runtime();
     let sem = Semaphore::new(1);
     rt.block_on(async {
-        let p = sem.acquire_blocking(); // free: fine
+        // Free: refused all the same.
+        let r = panic::catch_unwind(AssertUnwindSafe(|| drop(sem.acquire_blocking())));
+        let msg = panic_message(&*r.expect_err("an uncontended blocking acquire must refuse too"));
+        assert!(
+            msg.starts_with("amphi: `Semaphore::acquire_blocking` blocks the thread"),
+            "{msg}"
+        );
+        assert_eq!(sem.available(), 1, "the refused acquire took a permit");
+        let p = sem.try_acquire().unwrap();
         let r = panic::catch_unwind(AssertUnwindSafe(|| drop(sem.acquire_blocking())));
         assert!(
             r.is_err(),
@@ -756,7 +801,7 @@ fn acquire_blocking_on_current_thread_runtime_panics_when_it_must_wait() {
         drop(p);
         assert_eq!(sem.available(), 1);
         let mut w = task::spawn(sem.acquire());
-        assert_ready!(w.poll()).forget();
+        assert_ready!(w.poll()).unwrap().forget();
         assert_eq!(sem.available(), 0);
     });
 }
@@ -775,20 +820,20 @@ fn bounded_over_release_errors_and_changes_nothing() {
     let expected = sem.release(1).unwrap_err();
     assert_eq!(err, expected);
     assert_eq!(
-        (err.requested, err.available, err.bound),
-        (1, 2, 2),
+        (err.requested, err.releasable, err.bound),
+        (1, 0, 2),
         "{err:?}"
     );
     assert_eq!(sem.available(), 2);
 
-    sem.acquire_blocking().forget();
+    sem.acquire_blocking().unwrap().forget();
     assert_eq!(sem.available(), 1);
     let err = sem.release(2).unwrap_err();
-    assert_eq!((err.requested, err.available, err.bound), (2, 1, 2));
+    assert_eq!((err.requested, err.releasable, err.bound), (2, 1, 2));
     assert_eq!(sem.available(), 1);
     let err = sem.release(usize::MAX).unwrap_err();
     assert_eq!(
-        (err.requested, err.available, err.bound),
+        (err.requested, err.releasable, err.bound),
         (usize::MAX, 1, 2)
     );
     assert_eq!(sem.available(), 1);
@@ -804,43 +849,58 @@ fn bounded_over_release_errors_and_changes_nothing() {
     assert!(format!("{sem:?}").contains("bound: 2"));
 }
 
-#[test]
-fn bounded_deref_release_panics_past_the_bound() {
-    let sem = BoundedSemaphore::new(1);
-    let r = panic::catch_unwind(AssertUnwindSafe(|| Semaphore::release(&sem, 1)));
-    assert!(r.is_err());
-    assert_eq!(sem.available(), 1);
-}
+// A bounded semaphore cannot be released unchecked through a `Semaphore`
+// view: it does not deref to one (it used to, and `Semaphore::release` on it
+// had to panic past the bound). Checked at compile time.
+static_assertions::assert_not_impl_any!(BoundedSemaphore: std::ops::Deref);
 
+/// A permit held as a guard gives itself back on drop, so releasing it as
+/// well is refused at once (nothing changes), and the drop is counted back.
 #[test]
-fn bounded_permit_dropped_at_the_bound_is_not_counted_back() {
+fn bounded_release_of_a_held_permit_is_refused() {
     let sem = BoundedSemaphore::new(1);
-    let p = sem.acquire_blocking();
+    let p = sem.acquire_blocking().unwrap();
     assert_eq!(sem.available(), 0);
+    let err = sem.release(1).unwrap_err();
+    assert_eq!((err.requested, err.releasable, err.bound), (1, 0, 1));
+    assert_eq!(sem.available(), 0, "a refused release changed the count");
+    drop(p);
+    assert_eq!(sem.available(), 1, "the permit drop was not counted back");
+    assert!(sem.release(1).is_err());
+    assert_eq!(sem.available(), 1, "bound exceeded");
+
+    // new(3), three guards out: no release is allowed until one is forgotten.
+    let sem = BoundedSemaphore::new(3);
+    let mut guards: Vec<_> = (0..3).map(|_| sem.try_acquire().unwrap()).collect();
+    assert!(sem.release(1).is_err());
+    assert_eq!(sem.available(), 0);
+    guards.pop().unwrap().forget();
     sem.release(1).unwrap();
     assert_eq!(sem.available(), 1);
-    drop(p);
-    assert_eq!(sem.available(), 1, "bound exceeded by a permit drop");
     assert!(sem.release(1).is_err());
+    drop(guards);
+    assert_eq!(sem.available(), 3);
+    assert!(sem.release(1).is_err());
+    assert_eq!(sem.available(), 3);
 }
 
 #[test]
 fn bounded_release_wakes_waiters_and_over_release_wakes_none() {
     let sem = BoundedSemaphore::new(2);
-    sem.acquire_blocking().forget();
-    sem.acquire_blocking().forget();
+    sem.acquire_blocking().unwrap().forget();
+    sem.acquire_blocking().unwrap().forget();
     let mut a = spawn_pending(sem.acquire());
     let mut b = spawn_pending(sem.acquire());
 
     let err = sem.release(3).unwrap_err();
-    assert_eq!((err.requested, err.available, err.bound), (3, 0, 2));
+    assert_eq!((err.requested, err.releasable, err.bound), (3, 2, 2));
     assert_eq!(sem.available(), 0);
     assert!(!a.is_woken() && !b.is_woken());
 
     sem.release(2).unwrap();
     assert!(a.is_woken() && b.is_woken());
-    let pa = assert_ready!(a.poll());
-    let pb = assert_ready!(b.poll());
+    let pa = assert_ready!(a.poll()).unwrap();
+    let pb = assert_ready!(b.poll()).unwrap();
     assert_eq!(sem.available(), 0);
     drop((pa, pb));
     assert_eq!(sem.available(), 2);
@@ -849,10 +909,10 @@ fn bounded_release_wakes_waiters_and_over_release_wakes_none() {
 #[test]
 fn bounded_semaphore_with_a_blocked_thread() {
     let sem = Arc::new(BoundedSemaphore::new(1));
-    sem.acquire_blocking().forget();
+    sem.acquire_blocking().unwrap().forget();
     assert_eq!(sem.available(), 0);
     let s = Arc::clone(&sem);
-    let thread = spawn_thread(move || drop(s.acquire_blocking()));
+    let thread = spawn_thread(move || drop(s.acquire_blocking().unwrap()));
     let_thread_block();
     assert!(!thread.finished());
     sem.release(1).unwrap();
@@ -880,8 +940,11 @@ fn python_semantics() {
     // t = Semaphore(0): acquire(timeout=0) -> False, acquire(blocking=False)
     // -> False, acquire(timeout=0.05) -> False after >= 0.05 s
     let t = Semaphore::new(0);
-    assert!(t.acquire().wait_timeout(Duration::ZERO).is_none());
-    assert!(t.try_acquire().is_none());
+    assert!(matches!(
+        t.acquire().wait_timeout(Duration::ZERO),
+        Err(AcquireTimeoutError::TimedOut)
+    ));
+    assert!(matches!(t.try_acquire(), Err(TryAcquireError::NoPermits)));
     assert_times_out(SHORT, |_| t.acquire().wait_timeout(SHORT));
     // Deviation, documented: Python's release(0) raises ValueError ("n must
     // be one or more"); amphi's does nothing.

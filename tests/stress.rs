@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use amphi::{Lock, Semaphore};
+use amphi::{AcquireTimeoutError, Lock, Semaphore, TryAcquireError};
 use common::{Holders, Joiner, join_threads_within, spawn_thread, within_for};
 use tokio::task::JoinHandle;
 
@@ -221,11 +221,12 @@ async fn semaphore_hammered_by_threads_and_tasks() {
         joiners.push(spawn_thread(move || {
             for i in 0..ITERS {
                 let p = match (t + i) % 3 {
-                    0 => sem.acquire_blocking(),
+                    0 => sem.acquire_blocking().unwrap(),
                     1 => sem.acquire().wait_timeout(DEADLINE).expect("deadline"),
                     _ => match sem.try_acquire() {
-                        Some(p) => p,
-                        None => sem.acquire().wait(),
+                        Ok(p) => p,
+                        Err(TryAcquireError::NoPermits) => sem.acquire().wait().unwrap(),
+                        Err(TryAcquireError::Closed) => panic!("nobody closed the semaphore"),
                     },
                 };
                 h.hold_yielding();
@@ -240,7 +241,7 @@ async fn semaphore_hammered_by_threads_and_tasks() {
         tasks.push(tokio::spawn(async move {
             for i in 0..ITERS {
                 let p = if (t + i) % 2 == 0 {
-                    sem.acquire_arc().await
+                    sem.acquire_arc().await.unwrap()
                 } else {
                     sem.acquire_arc().timeout(DEADLINE).await.expect("deadline")
                 };
@@ -254,6 +255,16 @@ async fn semaphore_hammered_by_threads_and_tasks() {
     let max = h.max();
     assert!(max <= K);
     assert!(max > 1, "never more than one holder of {K} permits");
+}
+
+/// The permit of a timed acquire, `None` if the time ran out (the only
+/// failure allowed: nobody closes the semaphore).
+fn permit_or_timeout<P>(r: Result<P, AcquireTimeoutError>) -> Option<P> {
+    match r {
+        Ok(p) => Some(p),
+        Err(AcquireTimeoutError::TimedOut) => None,
+        Err(AcquireTimeoutError::Closed) => panic!("nobody closed the semaphore"),
+    }
 }
 
 /// Semaphore acquires given up all the time; every permit comes back.
@@ -271,7 +282,7 @@ async fn semaphore_with_cancellation_storm() {
             let mut rng = Rng::new(t);
             for _ in 0..ITERS {
                 let timeout = Duration::from_micros(rng.below(200));
-                if let Some(p) = sem.acquire().wait_timeout(timeout) {
+                if let Some(p) = permit_or_timeout(sem.acquire().wait_timeout(timeout)) {
                     h.enter();
                     thread::sleep(Duration::from_micros(20));
                     h.leave();
@@ -288,12 +299,12 @@ async fn semaphore_with_cancellation_storm() {
             let mut rng = Rng::new(100 + t);
             for _ in 0..ITERS {
                 let got = match rng.below(3) {
-                    0 => sem.acquire().timeout(Duration::from_millis(1)).await,
+                    0 => permit_or_timeout(sem.acquire().timeout(Duration::from_millis(1)).await),
                     1 => tokio::select! {
-                        p = sem.acquire() => Some(p),
+                        p = sem.acquire() => Some(p.expect("nobody closed the semaphore")),
                         () = tokio::task::yield_now() => None,
                     },
-                    _ => sem.acquire().timeout(Duration::ZERO).await,
+                    _ => permit_or_timeout(sem.acquire().timeout(Duration::ZERO).await),
                 };
                 if let Some(p) = got {
                     h.enter();
@@ -311,11 +322,11 @@ async fn semaphore_with_cancellation_storm() {
     // Nothing stale: with every permit taken, a release of all of them lets
     // K waiting tasks through.
     let held: Vec<_> = (0..K).map(|_| sem.try_acquire_arc().unwrap()).collect();
-    assert!(sem.try_acquire().is_none());
+    assert!(matches!(sem.try_acquire(), Err(TryAcquireError::NoPermits)));
     let tasks: Vec<_> = (0..K)
         .map(|_| {
             let sem = Arc::clone(&sem);
-            tokio::spawn(async move { sem.acquire().await.forget() })
+            tokio::spawn(async move { sem.acquire().await.unwrap().forget() })
         })
         .collect();
     tokio::task::yield_now().await;

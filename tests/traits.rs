@@ -24,8 +24,9 @@ use amphi::futures::{
     LockFuture, Timeout,
 };
 use amphi::{
-    BoundedSemaphore, Condition, Event, Lock, LockGuard, LockGuardArc, OverRelease, Relock,
-    Semaphore, SemaphorePermit, SemaphorePermitArc,
+    AcquireTimeoutError, BoundedSemaphore, Closed, Condition, Event, Lock, LockGuard, LockGuardArc,
+    OverRelease, Relock, Semaphore, SemaphorePermit, SemaphorePermitArc, TryAcquireError,
+    WaitTimeoutResult, Waiters,
 };
 use common::within;
 use static_assertions::{assert_impl_all, assert_not_impl_any};
@@ -34,7 +35,7 @@ use static_assertions::{assert_impl_all, assert_not_impl_any};
 type SyncNotSend = MutexGuard<'static, u8>;
 
 /// A `wait_while` closure type that is Send, Sync and Unpin.
-type Pred = fn(&mut u8) -> bool;
+type Pred = fn(&u8) -> bool;
 
 /// `T: 'static`, checked at compile time.
 const fn assert_static<T: 'static>() {}
@@ -82,6 +83,13 @@ assert_impl_all!(
     Eq,
     std::error::Error
 );
+assert_impl_all!(Closed: Send, Sync, Debug, Display, Copy, Eq, std::error::Error);
+assert_impl_all!(TryAcquireError: Send, Sync, Debug, Display, Copy, Eq, std::error::Error);
+assert_impl_all!(AcquireTimeoutError: Send, Sync, Debug, Display, Copy, Eq, std::error::Error);
+assert_impl_all!(WaitTimeoutResult: Send, Sync, Debug, Copy, Eq);
+assert_impl_all!(Waiters: Send, Sync, Debug, Copy, Eq);
+// No primitive passes for another (DESIGN.md, principle 9).
+assert_not_impl_any!(BoundedSemaphore: std::ops::Deref);
 
 // The primitives are usable in statics (their `new` is const).
 static _LOCK: Lock<u8> = Lock::new(0);
@@ -130,10 +138,14 @@ const _: () = assert_static::<LockArcFuture<u8>>();
 assert_impl_all!(SemaphorePermit<'static>: Send, Sync, Unpin, Debug);
 assert_impl_all!(SemaphorePermitArc: Send, Sync, Unpin, Debug);
 const _: () = assert_static::<SemaphorePermitArc>();
+assert_impl_all!(SemaphorePermitArc<BoundedSemaphore>: Send, Sync, Unpin, Debug);
+const _: () = assert_static::<SemaphorePermitArc<BoundedSemaphore>>();
 
 assert_impl_all!(AcquireFuture<'static>: Send, Sync, Unpin, Debug, Future);
 assert_impl_all!(AcquireArcFuture: Send, Sync, Unpin, Debug, Future);
 const _: () = assert_static::<AcquireArcFuture>();
+assert_impl_all!(AcquireArcFuture<BoundedSemaphore>: Send, Sync, Unpin, Debug, Future);
+const _: () = assert_static::<AcquireArcFuture<BoundedSemaphore>>();
 
 // ---------------------------------------------------------------------------
 // Event future: Send, Sync, Unpin
@@ -169,8 +181,8 @@ assert_not_impl_any!(ConditionWaitWhile<'static, LockGuard<'static, u8>, std::ma
 
 assert_impl_all!(Timeout<EventWait<'static>>: Send, Debug, Future<Output = bool>);
 assert_impl_all!(Timeout<LockArcFuture<u8>>: Send, Future<Output = Option<LockGuardArc<u8>>>);
-assert_impl_all!(Timeout<AcquireArcFuture>: Send);
-assert_impl_all!(Timeout<ConditionWait<'static, LockGuardArc<u8>>>: Send, Future<Output = (LockGuardArc<u8>, bool)>);
+assert_impl_all!(Timeout<AcquireArcFuture>: Send, Future<Output = Result<SemaphorePermitArc, AcquireTimeoutError>>);
+assert_impl_all!(Timeout<ConditionWait<'static, LockGuardArc<u8>>>: Send, Future<Output = (LockGuardArc<u8>, WaitTimeoutResult)>);
 assert_not_impl_any!(Timeout<LockFuture<'static, Rc<u8>>>: Send);
 
 // ---------------------------------------------------------------------------
@@ -225,12 +237,12 @@ async fn borrowed_guards_across_await_keep_futures_send() {
     let s = Arc::clone(&state);
     let task = tokio::spawn(require_send(async move {
         let (lock, cond, sem, ev) = &*s;
-        let permit = sem.acquire().await;
+        let permit = sem.acquire().await.unwrap();
         let mut g = lock.lock().await;
         tokio::task::yield_now().await; // guard and permit held across .await
         *g += 1;
-        let (g, timed_out) = cond.wait(g).timeout(Duration::from_millis(1)).await;
-        assert!(timed_out);
+        let (g, res) = cond.wait(g).timeout(Duration::from_millis(1)).await;
+        assert!(res.timed_out());
         let g = cond.wait_while(g, |v| *v == 0).await;
         drop(g);
         drop(permit);
@@ -255,11 +267,11 @@ async fn owned_guards_permits_and_futures_are_static_and_send() {
     let c = Arc::clone(&cond);
     let task = tokio::spawn(async move {
         let mut g = lock_fut.await;
-        let permit = sem_fut.await;
+        let permit = sem_fut.await.unwrap();
         tokio::task::yield_now().await;
         *g += 1;
-        let (g, timed_out) = c.wait(g).timeout(Duration::from_millis(1)).await;
-        assert!(timed_out);
+        let (g, res) = c.wait(g).timeout(Duration::from_millis(1)).await;
+        assert!(res.timed_out());
         (g, permit)
     });
     let (g, permit) = within(task).await.unwrap();
@@ -285,10 +297,10 @@ fn unsized_values() {
     slice.lock_blocking()[0] = 9;
     assert_eq!(&*slice.lock_arc_blocking(), &[9, 2, 3]);
     let cond = Condition::new();
-    let (g, timed_out) = cond
+    let (g, res) = cond
         .wait(slice.lock_blocking())
         .wait_timeout(Duration::ZERO);
-    assert!(timed_out);
+    assert!(res.timed_out());
     assert_eq!(g.len(), 3);
     drop(g);
 

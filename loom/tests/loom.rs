@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use amphi::{Condition, Event, Lock, Semaphore};
+use amphi::{Closed, Condition, Event, Lock, Semaphore};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use std::sync::Arc;
@@ -63,7 +63,7 @@ fn semaphore_limits_holders() {
         for _ in 0..2 {
             let (s, i) = (sem.clone(), inside.clone());
             threads.push(thread::spawn(move || {
-                let p = s.acquire_blocking();
+                let p = s.acquire_blocking().unwrap();
                 assert_eq!(i.fetch_add(1, Ordering::SeqCst), 0);
                 i.fetch_sub(1, Ordering::SeqCst);
                 drop(p);
@@ -83,13 +83,34 @@ fn semaphore_release_n_wakes_blocked_waiters() {
         let mut threads = Vec::new();
         for _ in 0..2 {
             let s = sem.clone();
-            threads.push(thread::spawn(move || s.acquire_blocking().forget()));
+            threads.push(thread::spawn(move || {
+                s.acquire_blocking().unwrap().forget()
+            }));
         }
         sem.release(2);
         for t in threads {
             t.join().unwrap();
         }
         assert_eq!(sem.available(), 0);
+    });
+}
+
+/// `close` is never lost against a concurrent acquire, blocking or async:
+/// both wake with `Closed` (no permit is ever released).
+#[test]
+fn semaphore_close_wakes_both_worlds() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let s = sem.clone();
+        let blocking = thread::spawn(move || assert_eq!(s.acquire_blocking().unwrap_err(), Closed));
+        let s = sem.clone();
+        let asynch = thread::spawn(move || {
+            assert_eq!(loom::future::block_on(s.acquire()).unwrap_err(), Closed)
+        });
+        assert!(sem.close());
+        blocking.join().unwrap();
+        asynch.join().unwrap();
+        assert!(sem.is_closed());
     });
 }
 

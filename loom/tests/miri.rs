@@ -44,7 +44,7 @@ fn blocking_waits_on_stack_listeners() {
     let t = thread::spawn(move || {
         let (lock, cond, ev, sem) = &*p;
         assert!(ev.wait_blocking());
-        sem.acquire_blocking().forget();
+        sem.acquire_blocking().unwrap().forget();
         let mut g = lock.lock_blocking();
         *g = 1;
         cond.notify_all();

@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use amphi::{Lock, LockGuard};
+use amphi::{AcquireTimeoutError, Lock, LockGuard};
 use tokio_test::assert_pending;
 use tokio_test::task::{self, Spawn};
 
@@ -272,22 +272,46 @@ pub fn assert_elapsed_about(start: Instant, timeout: Duration) {
     );
 }
 
+/// The outcome of a timed acquire: `Option<guard>` for locks (`None`: the
+/// time ran out), `Result<permit, AcquireTimeoutError>` for semaphores
+/// (`Err(TimedOut)`: the time ran out; `Err(Closed)` is not a timeout).
+pub trait TimedAcquire {
+    /// Whether the wait gave up because the time ran out.
+    fn timed_out(&self) -> bool;
+}
+
+impl<T> TimedAcquire for Option<T> {
+    fn timed_out(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl<T> TimedAcquire for Result<T, AcquireTimeoutError> {
+    fn timed_out(&self) -> bool {
+        matches!(self, Err(AcquireTimeoutError::TimedOut))
+    }
+}
+
 /// Runs `wait`, a timed wait given its start time, and checks that it gives
-/// up (`None`) after about `timeout`.
+/// up (it timed out) after about `timeout`.
 #[track_caller]
-pub fn assert_times_out<T>(timeout: Duration, wait: impl FnOnce(Instant) -> Option<T>) {
+pub fn assert_times_out<R: TimedAcquire>(timeout: Duration, wait: impl FnOnce(Instant) -> R) {
     let start = Instant::now();
-    assert!(wait(start).is_none(), "a timed wait succeeded");
+    assert!(wait(start).timed_out(), "a timed wait did not time out");
     assert_elapsed_about(start, timeout);
 }
 
 /// [`assert_times_out`] for an async timed wait.
-pub async fn assert_times_out_async<T, F>(timeout: Duration, wait: impl FnOnce(Instant) -> F)
+pub async fn assert_times_out_async<R, F>(timeout: Duration, wait: impl FnOnce(Instant) -> F)
 where
-    F: Future<Output = Option<T>>,
+    R: TimedAcquire,
+    F: Future<Output = R>,
 {
     let start = Instant::now();
-    assert!(wait(start).await.is_none(), "a timed wait succeeded");
+    assert!(
+        wait(start).await.timed_out(),
+        "a timed wait did not time out"
+    );
     assert_elapsed_about(start, timeout);
 }
 
