@@ -233,7 +233,7 @@ impl<T: ?Sized> RLock<T> {
     /// # #[tokio::main] async fn main() {
     /// let r = Arc::new(amphi::RLock::new(5));
     /// let g = r.lock_arc().await;
-    /// assert_eq!(*tokio::spawn(async move { *g }).await.unwrap(), 5);
+    /// assert_eq!(tokio::spawn(async move { *g }).await.unwrap(), 5);
     /// # }
     /// ```
     pub fn lock_arc(self: &Arc<Self>) -> RLockFuture<Arc<Self>> {
