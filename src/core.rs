@@ -356,6 +356,7 @@ macro_rules! waiting_future {
     ) => {
         impl<$($gen)*> ::std::future::Future for $ty {
             type Output = $out;
+            #[inline]
             fn poll(
                 mut self: ::std::pin::Pin<&mut Self>,
                 cx: &mut ::std::task::Context<'_>,
@@ -1237,6 +1238,22 @@ impl<H: Handle> Acquiring<H> {
             waiting: Waiting::new(),
         }
     }
+
+    /// Everything but the first-poll fast path, kept out of line so that the
+    /// fast path inlines into the caller.
+    #[inline(never)]
+    fn poll_slow(&mut self, s: &mut Strategy<'_, '_>) -> Poll<H::Output> {
+        let handle = self
+            .handle
+            .as_ref()
+            .expect("amphi: acquire future polled after it completed");
+        let result = std::task::ready!(self.waiting.poll(handle.gate(), s));
+        let handle = self.handle.take().expect("checked above");
+        Poll::Ready(match result {
+            Ok(()) => handle.granted(),
+            Err(ClosedMark) => H::closed(),
+        })
+    }
 }
 
 impl<H: Handle> Op for Acquiring<H> {
@@ -1250,21 +1267,15 @@ impl<H: Handle> Op for Acquiring<H> {
 
     #[inline]
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<H::Output> {
-        let handle = self
-            .handle
-            .as_ref()
-            .expect("amphi: acquire future polled after it completed");
         // Fast path of a first poll: one compare-and-swap, nothing to undo.
-        if self.waiting.is_fresh() && handle.gate().try_acquire(false) == Attempt::Acquired {
+        if self.waiting.is_fresh()
+            && let Some(handle) = &self.handle
+            && handle.gate().try_acquire(false) == Attempt::Acquired
+        {
             let handle = self.handle.take().expect("checked above");
             return Poll::Ready(handle.granted());
         }
-        let result = std::task::ready!(self.waiting.poll(handle.gate(), s));
-        let handle = self.handle.take().expect("checked above");
-        Poll::Ready(match result {
-            Ok(()) => handle.granted(),
-            Err(ClosedMark) => H::closed(),
-        })
+        self.poll_slow(s)
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<H::Timed> {
