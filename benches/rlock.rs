@@ -14,9 +14,7 @@ fn uncontended(c: &mut Criterion) {
     let pl = parking_lot::ReentrantMutex::new(0u64);
     g.bench_function("parking_lot", |b| b.iter(|| drop(black_box(&pl).lock())));
     let am = amphi::RLock::new(0u64);
-    g.bench_function("amphi", |b| {
-        b.iter(|| drop(black_box(&am).lock_blocking()))
-    });
+    g.bench_function("amphi", |b| b.iter(|| drop(black_box(&am).lock_blocking())));
     g.finish();
 }
 
@@ -28,9 +26,7 @@ fn reentrant(c: &mut Criterion) {
     drop(outer);
     let am = amphi::RLock::new(0u64);
     let outer = am.lock_blocking();
-    g.bench_function("amphi", |b| {
-        b.iter(|| drop(black_box(&am).lock_blocking()))
-    });
+    g.bench_function("amphi", |b| b.iter(|| drop(black_box(&am).lock_blocking())));
     drop(outer);
     g.finish();
 }

@@ -10,7 +10,7 @@ use event_listener::{EventListener, IntoNotification, Listener};
 
 use crate::core::{
     AtomicUsize, Census, Kind, Op, Ordering, Strategy, Waiters, Waiting, Wake, block_forever,
-    blocking_mode, const_fn, waiting_future,
+    blocking_mode, const_fn, spin, waiting_future,
 };
 use crate::lock::{Lock, LockGuard, LockGuardArc};
 use crate::rlock::{RLock, RLockGuard, RLockGuardArc};
@@ -583,6 +583,14 @@ impl<G: Relock> Op for ConditionWait<'_, G> {
             match ready!(s.wait_on(&cond.event, &mut self.listener, arm)) {
                 Wake::Woken => self.start_relock(true),
                 Wake::Done(()) => unreachable!("arm never finishes the wait"),
+            }
+            // A blocked thread was just woken, usually by a notifier that
+            // still holds the lock for a moment: spin for it before parking
+            // a second time.
+            if matches!(s, Strategy::Blocking(_))
+                && let Poll::Ready((guard, _)) = spin(|| self.poll_relock(&mut Strategy::NoWait))
+            {
+                return Poll::Ready(guard);
             }
         }
         self.poll_relock(s).map(|(guard, _)| guard)

@@ -172,6 +172,21 @@ fn spin_round(round: u32) {
     }
 }
 
+/// Spins (a few busy rounds, then yields) while `attempt` is pending: what a
+/// blocking acquire does before it parks. Never under loom.
+pub(crate) fn spin<T>(mut attempt: impl FnMut() -> Poll<T>) -> Poll<T> {
+    if cfg!(loom) {
+        return Poll::Pending;
+    }
+    for round in 0..SPIN_ROUNDS {
+        spin_round(round);
+        if let Poll::Ready(out) = attempt() {
+            return Poll::Ready(out);
+        }
+    }
+    Poll::Pending
+}
+
 /// Blocks until `op` completes or `deadline` passes (`Pending`).
 #[track_caller]
 pub(crate) fn block<O: Op>(op: &mut O, deadline: Option<Instant>, mode: Mode) -> Poll<O::Output> {
@@ -181,12 +196,9 @@ pub(crate) fn block<O: Op>(op: &mut O, deadline: Option<Instant>, mode: Mode) ->
     if deadline.is_some_and(|d| d <= Instant::now()) {
         return Poll::Pending;
     }
-    if O::SPIN && !cfg!(loom) {
-        for round in 0..SPIN_ROUNDS {
-            spin_round(round);
-            if let Poll::Ready(out) = op.poll_op(&mut Strategy::NoWait) {
-                return Poll::Ready(out);
-            }
+    if O::SPIN {
+        if let Poll::Ready(out) = spin(|| op.poll_op(&mut Strategy::NoWait)) {
+            return Poll::Ready(out);
         }
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return Poll::Pending;

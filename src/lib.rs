@@ -1,9 +1,10 @@
 //! amphi: Python's `threading` toolbox for Rust, in which every primitive
 //! lives in both worlds.
 //!
-//! The same [`Lock`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`] and
-//! [`Event`] can be waited on by OS threads (blocking) and by tokio tasks
-//! (`.await`) at the same time, with timeouts on both sides.
+//! The same [`Lock`], [`RLock`], [`Condition`], [`Semaphore`],
+//! [`BoundedSemaphore`] and [`Event`] can be waited on by OS threads
+//! (blocking) and by tokio tasks (`.await`) at the same time, with timeouts
+//! on both sides.
 //!
 //! # The naming grid
 //!
@@ -36,7 +37,9 @@
 //! | `lock.acquire(blocking=False)` | `lock.try_lock()` | same |
 //! | `lock.release()` | `drop(g)` | same |
 //! | `lock.locked()` | `lock.is_locked()` | same |
-//! | `cond = Condition(lock)` | `let cond = Condition::new()`, used with the lock's guards | same |
+//! | `rlock = RLock()` | `let r = RLock::new(data)`; guards give `&T` | same |
+//! | `rlock.acquire()` by its owner again | `r.lock_blocking()` re-enters | `r.lock().await` re-enters |
+//! | `cond = Condition(lock)` | `let cond = Condition::new()`, used with a `Lock` or `RLock` guard | same |
 //! | `cond.wait()` | `g = cond.wait_blocking(g)` | `g = cond.wait(g).await` |
 //! | `cond.wait(t)` → `True` if notified | `let (g, r) = cond.wait(g).wait_timeout(t)`, `r.notified()` | `cond.wait(g).timeout(t).await` |
 //! | `cond.wait_for(pred)` | `cond.wait_while(g, \|v\| !pred(v)).wait()` | `cond.wait_while(g, ..).await` |
@@ -137,7 +140,6 @@
     unreachable_pub
 )]
 
-mod barrier;
 mod condition;
 mod core;
 mod event;
@@ -148,7 +150,6 @@ mod semaphore;
 
 pub mod futures;
 
-pub use barrier::{Barrier, BarrierTimeoutError, BarrierWaitResult, BrokenBarrier, ZeroParties};
 pub use condition::{Condition, Relock, WaitTimeoutResult};
 pub use core::Waiters;
 pub use event::Event;
