@@ -598,6 +598,7 @@ impl Census {
 /// long and then loses one more race reserves the resource instead: from
 /// then on only it may take it (eventual fairness, as parking_lot does every
 /// 0.5 ms on average).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const FAIR_AFTER: Duration = Duration::from_millis(1);
 
 /// How long a reservation may keep a free resource from everyone else.
@@ -606,6 +607,7 @@ pub(crate) const FAIR_AFTER: Duration = Duration::from_millis(1);
 /// fut` in a `select!` loop that is busy elsewhere) would otherwise hold the
 /// resource hostage. Once the resource has been free this long under a
 /// reservation, the next `try_` call or arriving waiter breaks it.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const HOLD_AT_MOST: Duration = Duration::from_millis(2);
 
 /// After this many releases whose wake-up found the previous one not yet

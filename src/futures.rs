@@ -13,6 +13,7 @@
 //! assert!(!fut.wait_timeout(Duration::from_millis(1)));
 //! ```
 
+pub use crate::barrier::BarrierWait;
 pub use crate::condition::{ConditionWait, ConditionWaitWhile};
 pub use crate::core::Acquiring;
 #[cfg(feature = "tokio")]

@@ -140,6 +140,7 @@
     unreachable_pub
 )]
 
+mod barrier;
 mod condition;
 mod core;
 mod event;
@@ -150,6 +151,7 @@ mod semaphore;
 
 pub mod futures;
 
+pub use barrier::{Barrier, BarrierTimeoutError, BarrierWaitResult, BrokenBarrier, ZeroParties};
 pub use condition::{Condition, Relock, WaitTimeoutResult};
 pub use core::Waiters;
 pub use event::Event;

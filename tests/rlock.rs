@@ -249,12 +249,12 @@ async fn a_task_condition_wait_over_an_rlock_restores_the_depth() {
     });
     let (r, cond) = &*state;
     loop {
-        if let Some(g) = r.try_lock() {
-            if cond.waiters().total() == 1 {
-                g.store(1, Ordering::SeqCst);
-                cond.notify(1);
-                break;
-            }
+        if let Some(g) = r.try_lock()
+            && cond.waiters().total() == 1
+        {
+            g.store(1, Ordering::SeqCst);
+            cond.notify(1);
+            break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
