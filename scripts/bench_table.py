@@ -50,6 +50,9 @@ TARGETS = [
     ),
     (r"lock_mixed", "throughput >= async-lock", ["async_lock"], 1.0),
     (r"semaphore_churn_.*", "throughput >= tokio", ["tokio"], 1.0),
+    (r"event_fanout_threads_\d+", "at or below tokio Notify", ["tokio_notify"], 1.0),
+    (r"condition_pingpong_(task_task|thread_task)", "at or below tokio Notify", ["tokio_notify"], 1.0),
+    (r"rlock_.*", "within 1.5x of parking_lot's ReentrantMutex", ["parking_lot"], 1.5),
 ]
 
 # Order of groups in the output (by file / scenario), others after.
@@ -67,6 +70,12 @@ GROUP_ORDER = [
     "condition_pingpong_thread_thread",
     "condition_pingpong_task_task",
     "condition_pingpong_thread_task",
+    "rlock_uncontended",
+    "rlock_reentrant",
+    "barrier_threads_2",
+    "barrier_threads_4",
+    "barrier_threads_8",
+    "barrier_tasks_8",
 ]
 
 WHAT_IS_ONE_ITERATION = {
@@ -83,6 +92,12 @@ WHAT_IS_ONE_ITERATION = {
     "condition_pingpong_thread_thread": "one round trip",
     "condition_pingpong_task_task": "one round trip",
     "condition_pingpong_thread_task": "one round trip",
+    "rlock_uncontended": "one lock + unlock, not held",
+    "rlock_reentrant": "one lock + unlock inside a held lock",
+    "barrier_threads_2": "one round of 2 threads",
+    "barrier_threads_4": "one round of 4 threads",
+    "barrier_threads_8": "one round of 8 threads",
+    "barrier_tasks_8": "one round of 8 tasks",
 }
 
 
@@ -141,6 +156,18 @@ README_ROWS = {
         "condition ping-pong thread<->task",
         [("tokio_notify", "tokio Notify")],
     ),
+    "rlock_uncontended": (
+        "RLock lock+unlock, not held",
+        [("parking_lot", "parking_lot ReentrantMutex")],
+    ),
+    "rlock_reentrant": (
+        "RLock lock+unlock, re-entered",
+        [("parking_lot", "parking_lot ReentrantMutex")],
+    ),
+    "barrier_threads_2": ("barrier round, 2 threads", [("std", "std"), ("tokio", "tokio")]),
+    "barrier_threads_4": ("barrier round, 4 threads", [("std", "std"), ("tokio", "tokio")]),
+    "barrier_threads_8": ("barrier round, 8 threads", [("std", "std"), ("tokio", "tokio")]),
+    "barrier_tasks_8": ("barrier round, 8 tasks", [("tokio", "tokio")]),
 }
 
 

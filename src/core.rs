@@ -1338,10 +1338,13 @@ pin_project_lite::pin_project! {
     /// A waiting future with an async time limit, made by the `timeout` and
     /// `timeout_at` methods of amphi's futures.
     ///
-    /// Its output is the future's timed output: `Option<_>` for acquires
-    /// (`None` when the time ran out), `bool` for [`Event`](crate::Event)
-    /// waits, and `(guard, timed_out)` for [`Condition`](crate::Condition)
-    /// waits, which always give the guard back.
+    /// Its output is the future's timed output: `Option<guard>` for lock
+    /// acquires (`None` when the time ran out), `Result<permit,
+    /// AcquireTimeoutError>` for semaphores, `bool` for
+    /// [`Event`](crate::Event) waits, `(guard, WaitTimeoutResult)` for
+    /// [`Condition`](crate::Condition) waits (which always give the guard
+    /// back), and `Result<_, BarrierTimeoutError>` for
+    /// [`Barrier`](crate::Barrier) waits.
     ///
     /// It needs a tokio runtime with the time driver enabled when it is first
     /// polled (`Runtime::new()`, `#[tokio::main]`, `#[tokio::test]`, or a

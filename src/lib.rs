@@ -2,9 +2,9 @@
 //! lives in both worlds.
 //!
 //! The same [`Lock`], [`RLock`], [`Condition`], [`Semaphore`],
-//! [`BoundedSemaphore`] and [`Event`] can be waited on by OS threads
-//! (blocking) and by tokio tasks (`.await`) at the same time, with timeouts
-//! on both sides.
+//! [`BoundedSemaphore`], [`Event`] and [`Barrier`] can be waited on by OS
+//! threads (blocking) and by tokio tasks (`.await`) at the same time, with
+//! timeouts on both sides.
 //!
 //! # The naming grid
 //!
@@ -53,6 +53,10 @@
 //! | `acquire()` without `release()` | `p.forget()` | same |
 //! | `BoundedSemaphore(n).release()` past `n` | `Err(OverRelease)`, nothing changes | same |
 //! | (no Python equivalent) | `sem.close()`: waiters wake with `Err(Closed)` | same |
+//! | `b = Barrier(n)` | `let b = Barrier::new(n)` (0 parties refused) | same |
+//! | `i = b.wait()` | `b.wait_blocking()?.index()` | `b.wait().await?.index()` |
+//! | `b.wait(t)` (breaks it for all) | `b.wait().wait_timeout(t)` | `b.wait().timeout(t).await` |
+//! | `b.abort()` / `b.reset()` / `b.broken` | `b.abort()` / `b.reset()` / `b.is_broken()` | same |
 //! | `ev = Event()` | `let ev = Event::new()` | same |
 //! | `ev.set()` / `clear()` / `is_set()` | `ev.set()` / `ev.clear()` / `ev.is_set()` | same |
 //! | `ev.wait()` | `ev.wait_blocking()` | `ev.wait().await` |
