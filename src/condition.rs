@@ -365,6 +365,9 @@ pub(crate) mod sealed {
         ) -> Poll<Self>;
         /// Gives up re-acquiring.
         fn cancel_relock(parked: &Self::Parked, waiting: &mut Waiting);
+        /// The wait is dropped without re-acquiring (from the waiting or the
+        /// relock phase).
+        fn abandon(_parked: &Self::Parked) {}
     }
 }
 
@@ -416,51 +419,62 @@ impl<T: ?Sized> Relock for LockGuardArc<T> {}
 
 /// An [`RLock`] guard: the wait releases every level the owner holds and
 /// restores the same depth when it re-acquires (Python's
-/// `Condition(RLock())`).
+/// `Condition(RLock())`). The owner's other guards are parked meanwhile: if
+/// the wait is dropped before it re-acquires the lock, they stay outside it
+/// and release nothing when dropped.
 impl<'a, T: ?Sized> sealed::Sealed for RLockGuard<'a, T> {
-    type Parked = (&'a RLock<T>, usize);
+    type Parked = (&'a RLock<T>, u64);
 
     fn park(self) -> Self::Parked {
-        let rlock = self.rlock;
+        let (rlock, session) = (self.rlock, self.session);
         std::mem::forget(self);
-        (rlock, rlock.leave_all())
+        rlock.leave_all(session);
+        (rlock, session)
     }
 
     fn poll_relock(parked: &Self::Parked, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
-        let (rlock, depth) = *parked;
+        let (rlock, session) = *parked;
         w.poll(rlock.inner().gate(), s).map(|r| {
             r.unwrap_or_else(|_| unreachable!("a Lock is never closed"));
-            rlock.restore(depth);
-            RLockGuard { rlock }
+            rlock.restore(session);
+            RLockGuard { rlock, session }
         })
     }
 
     fn cancel_relock(parked: &Self::Parked, w: &mut Waiting) {
         w.cancel(parked.0.inner().gate());
+    }
+
+    fn abandon(parked: &Self::Parked) {
+        parked.0.abandon(parked.1);
     }
 }
 impl<T: ?Sized> Relock for RLockGuard<'_, T> {}
 
 impl<T: ?Sized> sealed::Sealed for RLockGuardArc<T> {
-    type Parked = (Arc<RLock<T>>, usize);
+    type Parked = (Arc<RLock<T>>, u64);
 
     fn park(self) -> Self::Parked {
-        let rlock = self.into_arc();
-        let depth = rlock.leave_all();
-        (rlock, depth)
+        let (rlock, session) = self.into_parts();
+        rlock.leave_all(session);
+        (rlock, session)
     }
 
     fn poll_relock(parked: &Self::Parked, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
-        let (rlock, depth) = parked;
+        let (rlock, session) = parked;
         w.poll(rlock.inner().gate(), s).map(|r| {
             r.unwrap_or_else(|_| unreachable!("a Lock is never closed"));
-            rlock.restore(*depth);
-            RLockGuardArc::new(Arc::clone(rlock))
+            rlock.restore(*session);
+            RLockGuardArc::new(Arc::clone(rlock), *session)
         })
     }
 
     fn cancel_relock(parked: &Self::Parked, w: &mut Waiting) {
         w.cancel(parked.0.inner().gate());
+    }
+
+    fn abandon(parked: &Self::Parked) {
+        parked.0.abandon(parked.1);
     }
 }
 impl<T: ?Sized> Relock for RLockGuardArc<T> {}
@@ -624,7 +638,8 @@ impl<G: Relock> Op for ConditionWait<'_, G> {
 impl<G: Relock> Drop for ConditionWait<'_, G> {
     fn drop(&mut self) {
         match &mut self.phase {
-            Phase::Waiting(_) => {
+            Phase::Waiting(parked) => {
+                G::abandon(parked);
                 if self.cond.broadcasts() != self.broadcasts {
                     // A `notify_all` came since we started: whatever woke us
                     // woke everyone; hand nothing on.
@@ -643,6 +658,7 @@ impl<G: Relock> Drop for ConditionWait<'_, G> {
                 ..
             } => {
                 G::cancel_relock(parked, waiting);
+                G::abandon(parked);
                 if *notified && self.cond.broadcasts() == self.broadcasts {
                     // Woken by a `notify(n)` but we will never return: wake
                     // someone else.

@@ -607,13 +607,13 @@ pub(crate) const FAIR_AFTER: Duration = Duration::from_millis(1);
 /// fut` in a `select!` loop that is busy elsewhere) would otherwise hold the
 /// resource hostage. Once the resource has been free this long under a
 /// reservation, the next `try_` call or arriving waiter breaks it.
-#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const HOLD_AT_MOST: Duration = Duration::from_millis(2);
 
-/// After this many releases whose wake-up found the previous one not yet
-/// taken up (its waiter may be a future nobody polls), a lock wakes one more
-/// waiter as well.
-const ABSORBED_AT_MOST: usize = 32;
+/// Every this many releases whose wake-up found the previous one not taken
+/// up (its waiter may be a future nobody polls), a lock looks at the clock:
+/// if the streak has lasted [`HOLD_AT_MOST`], it wakes one more waiter.
+/// Counting first keeps the clock off the contended unlock path.
+const ABSORBED_CHECK: usize = 32;
 
 /// The layout of a primitive's state word: a count of free units (one for a
 /// lock, the permits of a semaphore), a count of waiters, a reservation flag
@@ -644,6 +644,8 @@ pub trait Word {
 pub(crate) enum Attempt {
     Acquired,
     Busy,
+    /// Free, but held for a reservation that is not stale yet.
+    Held,
     Closed,
 }
 
@@ -653,8 +655,8 @@ enum Claim {
     Claimed,
     /// Still reserved, not free yet.
     Busy,
-    /// The reservation is gone (broken as stale, or cleared by a waiter
-    /// that gave up): wait as an ordinary waiter again.
+    /// The reservation is gone (broken as stale): wait as an ordinary
+    /// waiter again.
     Lost,
     Closed,
 }
@@ -671,16 +673,42 @@ pub struct Gate<W> {
     event: Event,
     /// Where the waiter holding the reservation listens.
     reserved: Event,
-    /// When the resource was last freed under a reservation (nanoseconds
-    /// since `epoch()`; `NEVER` while it was not).
+    /// Who holds the reservation, and since when. The `RESERVED` bit of the
+    /// state word changes only under this lock, so the bit is set exactly
+    /// while `holder` names a waiter; the fast paths read only the bit.
+    reservation: ResMutex<Reservation>,
+    /// When the resource was last freed under the current reservation
+    /// (nanoseconds since `epoch()`; 0: not since it was made).
     freed_at: AtomicU64,
     /// Releases in a row whose wake-up found the last one not taken up.
     absorbed: StdAtomicUsize,
+    /// When that streak began (nanoseconds since `epoch()`).
+    absorbed_since: AtomicU64,
     census: Census,
     _word: PhantomData<fn() -> W>,
 }
 
 const NEVER: u64 = u64::MAX;
+
+#[cfg(loom)]
+use loom::sync::{Mutex as ResMutex, MutexGuard as ResGuard};
+#[cfg(not(loom))]
+use std::sync::{Mutex as ResMutex, MutexGuard as ResGuard};
+
+/// The holder of a gate's reservation.
+#[derive(Debug)]
+struct Reservation {
+    /// The holder's ticket; 0 when nobody holds it.
+    holder: u64,
+    /// When it was made.
+    since: u64,
+}
+
+/// A ticket for a waiter about to reserve: unique, never 0.
+fn next_ticket() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 impl<W> fmt::Debug for Gate<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -695,8 +723,10 @@ impl<W: Word> Gate<W> {
                 state: AtomicUsize::new(state),
                 event: Event::new(),
                 reserved: Event::new(),
-                freed_at: AtomicU64::new(NEVER),
+                reservation: ResMutex::new(Reservation { holder: 0, since: 0 }),
+                freed_at: AtomicU64::new(0),
                 absorbed: StdAtomicUsize::new(0),
+                absorbed_since: AtomicU64::new(0),
                 census: Census::new(),
                 _word: PhantomData,
             }
@@ -726,7 +756,7 @@ impl<W: Word> Gate<W> {
             if s & W::RESERVED != 0 {
                 // Free, but reserved for a starved waiter.
                 if !self.break_if_stale() {
-                    return Attempt::Busy;
+                    return Attempt::Held;
                 }
                 s = self.state.load(Ordering::Relaxed);
                 continue;
@@ -742,42 +772,36 @@ impl<W: Word> Gate<W> {
         }
     }
 
+    fn holder(&self) -> ResGuard<'_, Reservation> {
+        self.reservation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The resource is free under a reservation: if it has been for longer
     /// than [`HOLD_AT_MOST`], the reserving waiter is not taking it up (a
     /// future nobody polls): end the reservation. `true`: try again.
     #[cold]
     fn break_if_stale(&self) -> bool {
-        if !self.stale() {
+        let mut r = self.holder();
+        if r.holder == 0 {
+            return true; // ended meanwhile
+        }
+        let since = r.since.max(self.freed_at.load(Ordering::Relaxed));
+        if !held_too_long(since) {
             return false;
         }
-        let broke = self
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
-                (s & W::RESERVED != 0 && W::units(s) > 0).then_some(s & !W::RESERVED)
-            });
-        if let Ok(prev) = broke {
-            // The former reserver re-checks and waits as an ordinary waiter.
-            self.reserved.notify(usize::MAX);
-            // Units beyond the one the caller is about to take.
-            let now = prev & !W::RESERVED;
-            if W::units(now) > 1 && Self::waiting(now) > 0 {
-                self.wake(W::units(now) - 1, now);
-            }
+        r.holder = 0;
+        let prev = self.state.fetch_and(!W::RESERVED, Ordering::AcqRel);
+        drop(r);
+        // The former holder finds its reservation gone when it looks.
+        self.reserved.notify(usize::MAX);
+        // Units beyond the one the caller is about to take.
+        let now = prev & !W::RESERVED;
+        if W::units(now) > 1 && Self::waiting(now) > 0 {
+            self.wake(W::units(now) - 1, now);
         }
         true
-    }
-
-    #[cfg(not(loom))]
-    fn stale(&self) -> bool {
-        let freed = self.freed_at.load(Ordering::Relaxed);
-        freed != NEVER && nanos_now().saturating_sub(freed) >= HOLD_AT_MOST.as_nanos() as u64
-    }
-
-    /// Under loom, time is not part of the model: reservations never go
-    /// stale.
-    #[cfg(loom)]
-    fn stale(&self) -> bool {
-        false
     }
 
     /// Adds one waiter to the "someone waits" count.
@@ -813,10 +837,18 @@ impl<W: Word> Gate<W> {
     #[cold]
     pub(crate) fn released(&self, n: usize, prev: usize) {
         if prev & W::RESERVED != 0 {
-            // Only the reserving waiter may take it: wake it alone, and note
-            // when, so that a reserver that never comes can be told apart.
-            self.freed_at.store(nanos_now(), Ordering::Relaxed);
-            self.reserved.notify(1);
+            // Only the reserving waiter may take it: wake it, and note when,
+            // so that a holder that never comes can be told apart. (All of
+            // the reserved event's listeners: a former holder's stale one
+            // must not use the wake-up up.)
+            self.freed_at.fetch_max(nanos_now(), Ordering::Relaxed);
+            self.reserved.notify(usize::MAX);
+            // And, if threads wait, one ordinary waiter, to watch: a thread
+            // that finds the unit held for a reservation parks only until it
+            // would go stale. (Tasks have no timer to watch with.)
+            if Self::waiting(prev) > 1 && self.census.threads.load(Ordering::Relaxed) > 0 {
+                self.event.notify(1);
+            }
         } else if Self::waiting(prev) > 0 {
             self.wake(n, prev);
         }
@@ -833,9 +865,16 @@ impl<W: Word> Gate<W> {
             self.event.notify(n.additional());
         } else if self.event.notify(1) == 0 {
             // The last wake-up has not been taken up yet. Usually its waiter
-            // is about to run; but it may be a future that nobody polls, and
-            // then it would absorb every wake-up: after a few, wake one more.
-            if self.absorbed.fetch_add(1, Ordering::Relaxed) + 1 >= ABSORBED_AT_MOST {
+            // is about to run (and a second wake-up would only make two
+            // waiters fight); but it may be a future that nobody polls, and
+            // then it would absorb every wake-up. So: once a streak of such
+            // unlocks has lasted `HOLD_AT_MOST`, wake one more waiter.
+            let streak = self.absorbed.fetch_add(1, Ordering::Relaxed);
+            if streak == 0 {
+                self.absorbed_since.store(nanos_now(), Ordering::Relaxed);
+            } else if streak % ABSORBED_CHECK == ABSORBED_CHECK - 1
+                && held_too_long(self.absorbed_since.load(Ordering::Relaxed))
+            {
                 self.absorbed.store(0, Ordering::Relaxed);
                 self.event.notify(1.additional());
             }
@@ -844,28 +883,49 @@ impl<W: Word> Gate<W> {
         }
     }
 
-    /// Starvation fallback: reserves the next free unit for this (counted)
-    /// waiter. `false` if a unit is free (just compete), or another waiter
-    /// holds the reservation.
-    fn reserve(&self) -> bool {
-        self.freed_at.store(NEVER, Ordering::Relaxed);
-        self.state
+    /// Starvation fallback: reserves the next free unit for the (counted)
+    /// waiter with `ticket`. `false` if a unit is free (just compete), or
+    /// another waiter holds the reservation.
+    fn reserve(&self, ticket: u64) -> bool {
+        let mut r = self.holder();
+        if r.holder != 0 {
+            return false;
+        }
+        let reserved = self
+            .state
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
                 (W::units(s) == 0 && s & (W::RESERVED | W::CLOSED) == 0).then_some(s | W::RESERVED)
             })
-            .is_ok()
+            .is_ok();
+        if reserved {
+            r.holder = ticket;
+            r.since = nanos_now();
+            self.freed_at.store(0, Ordering::Relaxed);
+        }
+        reserved
     }
 
-    /// Takes a unit under the reservation (ending it and our count).
-    fn try_claim(&self) -> Claim {
+    /// Takes a unit under the reservation of `ticket` (ending it and the
+    /// waiter's count).
+    fn try_claim(&self, ticket: u64) -> Claim {
+        let mut r = self.holder();
+        if r.holder != ticket {
+            return if self.state.load(Ordering::Acquire) & W::CLOSED != 0 {
+                Claim::Closed
+            } else {
+                Claim::Lost
+            };
+        }
         let claimed = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| {
-                (s & (W::RESERVED | W::CLOSED) == W::RESERVED && W::units(s) > 0)
+                (s & W::CLOSED == 0 && W::units(s) > 0)
                     .then(|| W::take(s) - W::WAITER - W::RESERVED)
             });
         match claimed {
             Ok(prev) => {
+                r.holder = 0;
+                drop(r);
                 let now = W::take(prev) - W::WAITER - W::RESERVED;
                 // Units released while the reservation kept the others
                 // asleep are theirs now.
@@ -875,27 +935,41 @@ impl<W: Word> Gate<W> {
                 Claim::Claimed
             }
             Err(s) if s & W::CLOSED != 0 => Claim::Closed,
-            Err(s) if s & W::RESERVED == 0 => Claim::Lost,
             Err(_) => Claim::Busy,
         }
     }
 
-    /// The reserving waiter gives up: it leaves the count and ends the
-    /// reservation (if it is still there).
-    fn unreserve(&self) {
+    /// The waiter with `ticket`, which believed it held the reservation,
+    /// gives up: it leaves the count, and ends the reservation if it still
+    /// holds it.
+    fn unreserve(&self, ticket: u64) {
+        let mut r = self.holder();
+        let mine = r.holder == ticket;
+        if mine {
+            r.holder = 0;
+        }
         let prev = self
             .state
             .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |s| {
-                Some((s - W::WAITER) & !W::RESERVED)
+                Some(if mine {
+                    (s - W::WAITER) & !W::RESERVED
+                } else {
+                    s - W::WAITER
+                })
             })
             .unwrap_or_else(|s| s);
-        let now = (prev - W::WAITER) & !W::RESERVED;
-        if prev & W::RESERVED != 0 {
-            // Anyone else who believes it holds the reservation re-checks.
-            self.reserved.notify(usize::MAX);
-        }
-        if W::units(now) > 0 && Self::waiting(now) > 0 && now & W::CLOSED == 0 {
-            self.wake(W::units(now), now);
+        drop(r);
+        let now = if mine {
+            (prev - W::WAITER) & !W::RESERVED
+        } else {
+            prev - W::WAITER
+        };
+        if now & W::RESERVED == 0 {
+            if W::units(now) > 0 && Self::waiting(now) > 0 && now & W::CLOSED == 0 {
+                self.wake(W::units(now), now);
+            }
+        } else {
+            self.pass_on(now);
         }
     }
 
@@ -909,6 +983,12 @@ impl<W: Word> Gate<W> {
         self.reserved.notify(usize::MAX);
         true
     }
+}
+
+/// Whether `HOLD_AT_MOST` has passed since `since` (a [`nanos_now`]
+/// reading). Never under loom, whose models have no time.
+fn held_too_long(since: u64) -> bool {
+    !cfg!(loom) && nanos_now().saturating_sub(since) >= HOLD_AT_MOST.as_nanos() as u64
 }
 
 /// The clock of reservations: nanoseconds since the first call.
@@ -935,7 +1015,9 @@ fn nanos_now() -> u64 {
 #[allow(unreachable_pub)]
 pub struct Waiting {
     counted: bool,
-    reserved: bool,
+    /// The ticket of the reservation this waiter holds (or held: it finds
+    /// out at its next claim that it was broken); 0 when none.
+    ticket: u64,
     kind: Option<Kind>,
     since: Option<Instant>,
     /// Wake-ups after which the resource was already gone.
@@ -948,7 +1030,7 @@ impl Waiting {
     pub(crate) const fn new() -> Self {
         Waiting {
             counted: false,
-            reserved: false,
+            ticket: 0,
             kind: None,
             since: None,
             barged: 0,
@@ -959,7 +1041,7 @@ impl Waiting {
     /// Not counted, not reserved, not listening: nothing to undo.
     #[inline]
     pub(crate) fn is_fresh(&self) -> bool {
-        !self.counted && !self.reserved && self.listener.is_none()
+        !self.counted && self.ticket == 0 && self.listener.is_none()
     }
 
     /// The acquire loop, shared by every lock-like primitive and the
@@ -976,11 +1058,11 @@ impl Waiting {
             self.kind = kind;
         }
         loop {
-            if self.reserved {
-                let claim = g.try_claim();
-                let claim = match claim {
+            if self.ticket != 0 {
+                let ticket = self.ticket;
+                let claim = match g.try_claim(ticket) {
                     Claim::Busy => {
-                        let arm = || Some(g.try_claim()).filter(|c| *c != Claim::Busy);
+                        let arm = || Some(g.try_claim(ticket)).filter(|c| *c != Claim::Busy);
                         match s.wait_on(&g.reserved, &mut self.listener, arm) {
                             Poll::Ready(Wake::Done(c)) => c,
                             Poll::Ready(Wake::Woken) => continue,
@@ -993,18 +1075,20 @@ impl Waiting {
                     Claim::Claimed => return self.done(g),
                     Claim::Closed => return self.closed(g),
                     Claim::Lost | Claim::Busy => {
-                        // Back to an ordinary (still counted) waiter.
-                        self.reserved = false;
+                        // Broken as stale: an ordinary (still counted)
+                        // waiter again.
+                        self.ticket = 0;
                         self.discard_listener();
                         continue;
                     }
                 }
             }
-            match g.try_acquire(self.counted) {
+            let held = match g.try_acquire(self.counted) {
                 Attempt::Acquired => return self.done(g),
                 Attempt::Closed => return self.closed(g),
-                Attempt::Busy => {}
-            }
+                Attempt::Held => true,
+                Attempt::Busy => false,
+            };
             let counted = &mut self.counted;
             let since = &mut self.since;
             let entry = &mut self.kind;
@@ -1017,19 +1101,42 @@ impl Waiting {
                     *entry = kind;
                 }
                 match g.try_acquire(true) {
-                    Attempt::Busy => None,
+                    Attempt::Busy | Attempt::Held => None,
                     a => Some(a),
                 }
             };
-            match s.wait_on(&g.event, &mut self.listener, arm) {
+            // A thread that finds the unit held for a reservation parks only
+            // until the reservation would go stale, then looks again (its
+            // holder may be a future nobody polls). A task has no timer
+            // here: it looks again at the next release or arrival.
+            let user_deadline = match s {
+                Strategy::Blocking(d) => Some(*d),
+                _ => None,
+            };
+            let waited = match user_deadline {
+                Some(deadline) if held || g.state.load(Ordering::Relaxed) & W::RESERVED != 0 => {
+                    let watch = Instant::now() + HOLD_AT_MOST;
+                    let short = deadline.map_or(watch, |d| d.min(watch));
+                    let mut watching = Strategy::Blocking(Some(short));
+                    match watching.wait_on(&g.event, &mut self.listener, arm) {
+                        Poll::Pending if deadline.is_none_or(|d| Instant::now() < d) => continue,
+                        other => other,
+                    }
+                }
+                _ => s.wait_on(&g.event, &mut self.listener, arm),
+            };
+            match waited {
                 Poll::Ready(Wake::Done(Attempt::Acquired)) => return self.done(g),
                 Poll::Ready(Wake::Done(_)) => return self.closed(g),
                 Poll::Ready(Wake::Woken) => {
                     // Woken, and about to compete again: if we have been
                     // barged for too long, reserve the resource.
                     self.barged += 1;
-                    if self.starved() && g.reserve() {
-                        self.reserved = true;
+                    if self.starved() {
+                        let ticket = next_ticket();
+                        if g.reserve(ticket) {
+                            self.ticket = ticket;
+                        }
                     }
                 }
                 Poll::Pending => return Poll::Pending,
@@ -1060,7 +1167,7 @@ impl Waiting {
     fn done<W: Word>(&mut self, g: &Gate<W>) -> Poll<Result<(), ClosedMark>> {
         g.census.shift(self.kind.take(), None);
         self.counted = false;
-        self.reserved = false;
+        self.ticket = 0;
         self.since = None;
         self.barged = 0;
         // A wake-up that reached us while we took the resource by ourselves
@@ -1080,14 +1187,14 @@ impl Waiting {
     /// we leave the waiter count and the reservation.
     pub(crate) fn cancel<W: Word>(&mut self, g: &Gate<W>) {
         self.listener = None;
-        if self.reserved {
-            g.unreserve();
+        if self.ticket != 0 {
+            g.unreserve(self.ticket);
         } else if self.counted {
             g.uncount_waiter();
         }
         g.census.shift(self.kind.take(), None);
         self.counted = false;
-        self.reserved = false;
+        self.ticket = 0;
     }
 }
 
@@ -1293,6 +1400,17 @@ impl<H: Handle> Op for Acquiring<H> {
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<H::Timed> {
+        // One last try at the deadline (it also ends a reservation that went
+        // stale while we slept), then give up.
+        if let Some(handle) = &self.handle
+            && let Poll::Ready(result) = self.waiting.poll(handle.gate(), &mut Strategy::NoWait)
+        {
+            let handle = self.handle.take().expect("checked above");
+            return Poll::Ready(H::in_time(match result {
+                Ok(()) => handle.granted(),
+                Err(ClosedMark) => H::closed(),
+            }));
+        }
         if let Some(handle) = self.handle.take() {
             self.waiting.cancel(handle.gate());
         }

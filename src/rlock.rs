@@ -8,6 +8,7 @@ use std::task::Poll;
 
 use crate::core::{Op, Strategy, Waiters, Waiting, block_forever, blocking_mode, waiting_future};
 use crate::lock::Lock;
+use std::sync::PoisonError;
 
 /// A reentrant lock (Python's `threading.RLock`) holding a `T`, shared by
 /// threads and tasks.
@@ -27,7 +28,8 @@ use crate::lock::Lock;
 ///   owner wherever it runs: it keeps the lock when it moves to another
 ///   worker thread at an `.await`, and a blocking `lock_blocking()` called
 ///   from synchronous code inside the task that holds the lock re-enters
-///   instead of deadlocking;
+///   instead of deadlocking (on a multi-thread runtime; on a current-thread
+///   runtime every blocking call panics, see the crate docs);
 /// * the futures joined inside one task (`join!`, `select!`,
 ///   `FuturesUnordered`) share the task's ownership, as two calls on one
 ///   Python thread do: they are not excluded from each other;
@@ -45,8 +47,8 @@ use crate::lock::Lock;
 /// # Soundness
 ///
 /// Ownership decides only who waits. Memory safety does not depend on it:
-/// guards give only `&T`, and the lock is `Sync` only when `T: Send +
-/// Sync`, so even two owners inside at once (a guard sent to another thread
+/// guards give only `&T`, and the lock is `Sync` only when `T: Sync`, so
+/// even two owners inside at once (a guard sent to another thread
 /// while its owner re-enters, or a foreign executor's task moving between
 /// threads) could only share a `Sync` value.
 ///
@@ -93,6 +95,17 @@ pub struct RLock<T: ?Sized = ()> {
     owner: AtomicU64,
     /// How many guards the owner holds.
     depth: StdAtomicUsize,
+    /// The current session (from taking the free lock to freeing it): its
+    /// number, which its guards carry; 0 while none is live. Written only
+    /// by the holder of the inner lock.
+    session: AtomicU64,
+    /// The last session number handed out.
+    sessions: AtomicU64,
+    /// Sessions parked by a condition wait with outer levels: (session,
+    /// outer guards still alive). A guard of a parked session is outside the
+    /// lock until the wait re-acquires it; if the wait is dropped first, its
+    /// outer guards stay outside for good and release nothing.
+    parked: std::sync::Mutex<Vec<(u64, usize)>>,
     data: T,
 }
 
@@ -111,6 +124,9 @@ impl<T> RLock<T> {
             lock: Lock::new(()),
             owner: AtomicU64::new(0),
             depth: StdAtomicUsize::new(0),
+            session: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+            parked: std::sync::Mutex::new(Vec::new()),
             data: value,
         }
     }
@@ -122,6 +138,9 @@ impl<T> RLock<T> {
             lock: Lock::new(()),
             owner: AtomicU64::new(0),
             depth: StdAtomicUsize::new(0),
+            session: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+            parked: std::sync::Mutex::new(Vec::new()),
             data: value,
         }
     }
@@ -213,11 +232,11 @@ impl<T: ?Sized> RLock<T> {
     #[inline]
     pub fn try_lock(&self) -> Option<RLockGuard<'_, T>> {
         let me = owner_id();
-        if self.reenter(me) || self.enter_free(me) {
-            Some(RLockGuard { rlock: self })
-        } else {
-            None
-        }
+        let session = self.reenter(me).or_else(|| self.enter_free(me))?;
+        Some(RLockGuard {
+            rlock: self,
+            session,
+        })
     }
 
     /// [`lock`](Self::lock) through an `Arc`, with an owned guard.
@@ -279,11 +298,8 @@ impl<T: ?Sized> RLock<T> {
     /// ```
     pub fn try_lock_arc(self: &Arc<Self>) -> Option<RLockGuardArc<T>> {
         let me = owner_id();
-        if self.reenter(me) || self.enter_free(me) {
-            Some(RLockGuardArc::new(Arc::clone(self)))
-        } else {
-            None
-        }
+        let session = self.reenter(me).or_else(|| self.enter_free(me))?;
+        Some(RLockGuardArc::new(Arc::clone(self), session))
     }
 
     /// Whether anyone holds the lock (a snapshot).
@@ -355,48 +371,109 @@ impl<T: ?Sized> RLock<T> {
         &mut self.data
     }
 
-    /// Re-enters if `me` owns the lock. The depth is checked and raised in
-    /// one step, so a guard dropped elsewhere at the same moment (its last
-    /// level) cannot leave us inside a lock it just released.
+    /// Re-enters if `me` owns the lock; the session of the new level. The
+    /// depth is checked and raised in one step, so a guard dropped
+    /// elsewhere at the same moment (its last level) cannot leave us inside
+    /// a lock it just released.
     #[inline]
-    fn reenter(&self, me: u64) -> bool {
-        self.owner.load(Ordering::Relaxed) == me
-            && self
+    fn reenter(&self, me: u64) -> Option<u64> {
+        if self.owner.load(Ordering::Relaxed) != me
+            || self
                 .depth
                 .fetch_update(Ordering::Acquire, Ordering::Relaxed, |d| {
                     (d > 0).then_some(d + 1)
                 })
-                .is_ok()
+                .is_err()
+        {
+            return None;
+        }
+        // Between the two steps our last level may have been dropped
+        // elsewhere and another owner come in (its level is in the depth we
+        // raised): then give the level back and wait like anyone else.
+        if self.owner.load(Ordering::Acquire) != me {
+            self.depth.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(self.session.load(Ordering::Relaxed))
     }
 
-    /// Takes the free lock for `me`.
+    /// Takes the free lock for `me`; the new session.
     #[inline]
-    fn enter_free(&self, me: u64) -> bool {
+    fn enter_free(&self, me: u64) -> Option<u64> {
         if self.lock.fast_lock() || self.lock.try_lock().map(std::mem::forget).is_some() {
-            self.became_owner(me, 1);
-            true
+            Some(self.became_owner(me))
         } else {
-            false
+            None
         }
     }
 
-    /// The inner lock was just taken for `me`: record the owner.
-    fn became_owner(&self, me: u64, depth: usize) {
+    /// The inner lock was just taken for `me`: a new session of depth 1.
+    fn became_owner(&self, me: u64) -> u64 {
+        // Only the holder of the inner lock writes these: no read-modify-write.
+        let session = self.sessions.load(Ordering::Relaxed) + 1;
+        self.sessions.store(session, Ordering::Relaxed);
+        self.start(me, session, 1);
+        session
+    }
+
+    fn start(&self, me: u64, session: u64, depth: usize) {
+        self.session.store(session, Ordering::Relaxed);
         self.depth.store(depth, Ordering::Relaxed);
         self.owner.store(me, Ordering::Release);
     }
 
-    /// Drops one level; the last one frees the lock.
-    fn leave(&self) {
-        if self.depth.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.owner.store(0, Ordering::Relaxed);
-            self.lock.unlock();
+    /// Drops one level of `session`; the last level of the live session
+    /// frees the lock.
+    fn leave(&self, session: u64) {
+        if self.session.load(Ordering::Acquire) == session {
+            let left = self
+                .depth
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |d| d.checked_sub(1));
+            match left {
+                Ok(1) => {
+                    self.session.store(0, Ordering::Relaxed);
+                    self.owner.store(0, Ordering::Relaxed);
+                    self.lock.unlock();
+                    return;
+                }
+                Ok(_) => return,
+                // The session was parked at this very moment.
+                Err(_) => {}
+            }
+        }
+        self.leave_parked(session);
+    }
+
+    /// A guard of a parked (or abandoned) session is dropped.
+    #[cold]
+    fn leave_parked(&self, session: u64) {
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = parked.iter().position(|&(s, _)| s == session) {
+            parked[i].1 -= 1;
+            if parked[i].1 == 0 {
+                parked.swap_remove(i);
+            }
         }
     }
 
-    /// Releases every level at once (a condition wait); returns the depth.
-    pub(crate) fn leave_all(&self) -> usize {
+    /// Releases every level of `session` at once for a condition wait;
+    /// returns the depth it had (0 if `session` is not the live one: then
+    /// nothing is released). Outer levels are parked until
+    /// [`restore`](Self::restore).
+    pub(crate) fn leave_all(&self, session: u64) -> usize {
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.session.load(Ordering::Acquire) != session {
+            return 0;
+        }
         let depth = self.depth.swap(0, Ordering::AcqRel);
+        if depth == 0 {
+            return 0;
+        }
+        if depth > 1 {
+            parked.push((session, depth - 1));
+        }
+        self.session.store(0, Ordering::Release);
+        drop(parked);
         self.owner.store(0, Ordering::Relaxed);
         self.lock.unlock();
         depth
@@ -406,9 +483,23 @@ impl<T: ?Sized> RLock<T> {
         &self.lock
     }
 
-    /// The inner lock was re-acquired after [`leave_all`](Self::leave_all).
-    pub(crate) fn restore(&self, depth: usize) {
-        self.became_owner(owner_id(), depth);
+    /// The inner lock was re-acquired after [`leave_all`](Self::leave_all):
+    /// `session` is live again, with its outer levels that are still held.
+    pub(crate) fn restore(&self, session: u64) {
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        let outer = match parked.iter().position(|&(s, _)| s == session) {
+            Some(i) => parked.swap_remove(i).1,
+            None => 0,
+        };
+        drop(parked);
+        self.start(owner_id(), session, 1 + outer);
+    }
+
+    /// A condition wait that parked `session` was dropped before it
+    /// re-acquired the lock: its outer guards stay outside for good.
+    pub(crate) fn abandon(&self, session: u64) {
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        parked.retain(|&(s, _)| s != session);
     }
 }
 
@@ -495,6 +586,8 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RLock<T> {
 #[must_use = "the level is released as soon as the guard is dropped: bind it to a named variable (`let _guard = ...`)"]
 pub struct RLockGuard<'a, T: ?Sized> {
     pub(crate) rlock: &'a RLock<T>,
+    /// The session this level belongs to.
+    pub(crate) session: u64,
 }
 
 impl<T: ?Sized> Deref for RLockGuard<'_, T> {
@@ -506,7 +599,7 @@ impl<T: ?Sized> Deref for RLockGuard<'_, T> {
 
 impl<T: ?Sized> Drop for RLockGuard<'_, T> {
     fn drop(&mut self) {
-        self.rlock.leave();
+        self.rlock.leave(self.session);
     }
 }
 
@@ -538,17 +631,23 @@ impl<T: ?Sized + fmt::Display> fmt::Display for RLockGuard<'_, T> {
 pub struct RLockGuardArc<T: ?Sized> {
     /// `None` only while a condition wait takes it apart.
     rlock: Option<Arc<RLock<T>>>,
+    /// The session this level belongs to.
+    session: u64,
 }
 
 impl<T: ?Sized> RLockGuardArc<T> {
-    pub(crate) fn new(rlock: Arc<RLock<T>>) -> Self {
-        RLockGuardArc { rlock: Some(rlock) }
+    pub(crate) fn new(rlock: Arc<RLock<T>>, session: u64) -> Self {
+        RLockGuardArc {
+            rlock: Some(rlock),
+            session,
+        }
     }
 
-    /// The lock, without releasing the level (a condition wait releases
-    /// every level itself).
-    pub(crate) fn into_arc(mut self) -> Arc<RLock<T>> {
-        self.rlock.take().expect("a live guard holds its lock")
+    /// The lock and the session, without releasing the level (a condition
+    /// wait releases every level itself).
+    pub(crate) fn into_parts(mut self) -> (Arc<RLock<T>>, u64) {
+        let rlock = self.rlock.take().expect("a live guard holds its lock");
+        (rlock, self.session)
     }
 
     fn lock(&self) -> &RLock<T> {
@@ -566,7 +665,7 @@ impl<T: ?Sized> Deref for RLockGuardArc<T> {
 impl<T: ?Sized> Drop for RLockGuardArc<T> {
     fn drop(&mut self) {
         if let Some(rlock) = &self.rlock {
-            rlock.leave();
+            rlock.leave(self.session);
         }
     }
 }
@@ -583,41 +682,57 @@ impl<T: ?Sized + fmt::Display> fmt::Display for RLockGuardArc<T> {
     }
 }
 
-/// A borrowed or owned handle to an [`RLock`]. Sealed.
-#[allow(unreachable_pub)]
-pub trait RLockHandle: Sized + Unpin {
-    /// The guard an acquire gives.
-    type Guard;
-    #[doc(hidden)]
-    fn rlock(&self) -> &RLock<Self::Data>;
-    /// The value type.
-    #[doc(hidden)]
-    type Data: ?Sized;
-    #[doc(hidden)]
-    fn guard(self) -> Self::Guard;
+/// A borrowed or owned handle to an [`RLock`]: `&RLock<T>` or
+/// `Arc<RLock<T>>`. Sealed.
+///
+/// # Examples
+///
+/// ```
+/// fn lock_any<H: amphi::RLockHandle>(_: &H) {}
+/// lock_any(&&amphi::RLock::new(()));
+/// ```
+pub trait RLockHandle: sealed::Sealed + Sized + Unpin {}
+
+pub(crate) mod sealed {
+    use super::RLock;
+
+    /// What an [`RLockHandle`](super::RLockHandle) does inside amphi.
+    pub trait Sealed {
+        /// The guard an acquire gives.
+        type Guard;
+        /// The value type.
+        type Data: ?Sized;
+        fn rlock(&self) -> &RLock<Self::Data>;
+        fn guard(self, session: u64) -> Self::Guard;
+    }
 }
 
-impl<'a, T: ?Sized> RLockHandle for &'a RLock<T> {
+impl<'a, T: ?Sized> sealed::Sealed for &'a RLock<T> {
     type Guard = RLockGuard<'a, T>;
     type Data = T;
     fn rlock(&self) -> &RLock<T> {
         self
     }
-    fn guard(self) -> RLockGuard<'a, T> {
-        RLockGuard { rlock: self }
+    fn guard(self, session: u64) -> RLockGuard<'a, T> {
+        RLockGuard {
+            rlock: self,
+            session,
+        }
     }
 }
+impl<T: ?Sized> RLockHandle for &RLock<T> {}
 
-impl<T: ?Sized> RLockHandle for Arc<RLock<T>> {
+impl<T: ?Sized> sealed::Sealed for Arc<RLock<T>> {
     type Guard = RLockGuardArc<T>;
     type Data = T;
     fn rlock(&self) -> &RLock<T> {
         self
     }
-    fn guard(self) -> RLockGuardArc<T> {
-        RLockGuardArc::new(self)
+    fn guard(self, session: u64) -> RLockGuardArc<T> {
+        RLockGuardArc::new(self, session)
     }
 }
+impl<T: ?Sized> RLockHandle for Arc<RLock<T>> {}
 
 /// The future of [`RLock::lock`] (`RLockFuture<&RLock<T>>`) and
 /// [`RLock::lock_arc`] (`RLockFuture<Arc<RLock<T>>>`); also blocks a thread.
@@ -672,17 +787,29 @@ impl<H: RLockHandle> Op for RLockFuture<H> {
             .expect("amphi: RLock future polled after it completed");
         let rlock = handle.rlock();
         let me = owner_id();
-        if self.waiting.is_fresh() && rlock.reenter(me) {
-            return Poll::Ready(self.handle.take().expect("checked").guard());
+        if self.waiting.is_fresh()
+            && let Some(session) = rlock.reenter(me)
+        {
+            return Poll::Ready(self.handle.take().expect("checked").guard(session));
         }
-        match std::task::ready!(self.waiting.poll(rlock.lock.gate(), s)) {
-            Ok(()) => rlock.became_owner(me, 1),
+        let session = match std::task::ready!(self.waiting.poll(rlock.lock.gate(), s)) {
+            Ok(()) => rlock.became_owner(me),
             Err(_) => unreachable!("a Lock is never closed"),
-        }
-        Poll::Ready(self.handle.take().expect("checked").guard())
+        };
+        Poll::Ready(self.handle.take().expect("checked").guard(session))
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Option<H::Guard>> {
+        // One last try at the deadline, then give up.
+        if let Some(handle) = &self.handle
+            && let Poll::Ready(Ok(())) = self
+                .waiting
+                .poll(handle.rlock().lock.gate(), &mut Strategy::NoWait)
+        {
+            let handle = self.handle.take().expect("checked above");
+            let session = handle.rlock().became_owner(owner_id());
+            return Poll::Ready(Some(handle.guard(session)));
+        }
         if let Some(handle) = self.handle.take() {
             self.waiting.cancel(handle.rlock().lock.gate());
         }

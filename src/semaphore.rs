@@ -211,7 +211,7 @@ impl Semaphore {
     pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
         match self.gate.try_acquire(false) {
             Attempt::Acquired => Ok(SemaphorePermit { sem: self }),
-            Attempt::Busy => Err(TryAcquireError::NoPermits),
+            Attempt::Busy | Attempt::Held => Err(TryAcquireError::NoPermits),
             Attempt::Closed => Err(TryAcquireError::Closed),
         }
     }
@@ -471,7 +471,7 @@ fn try_arc<S: AsSemaphore>(sem: &Arc<S>) -> Result<SemaphorePermitArc<S>, TryAcq
         Attempt::Acquired => Ok(SemaphorePermitArc {
             sem: Some(Arc::clone(sem)),
         }),
-        Attempt::Busy => Err(TryAcquireError::NoPermits),
+        Attempt::Busy | Attempt::Held => Err(TryAcquireError::NoPermits),
         Attempt::Closed => Err(TryAcquireError::Closed),
     }
 }

@@ -177,3 +177,72 @@ fn a_future_polled_then_blocked_on_counts_as_a_thread() {
 }
 
 use std::future::Future;
+
+/// A reserver whose reservation was broken as stale must not take (or
+/// swallow the wake-up of) a later waiter's reservation.
+#[test]
+fn a_broken_reserver_does_not_strand_the_next_reserver() {
+    let lock = Lock::new(());
+    // A reserves, is woken to claim, and is not polled until much later.
+    let (mut a, barger) = barged_waiter(&lock, lock.lock());
+    // B waits too, long enough to be starved.
+    let mut b = spawn_pending(lock.lock());
+    drop(barger);
+    thread::sleep(PAST_HOLD);
+    // A's reservation is stale: a barger breaks it.
+    let g = lock.try_lock().expect("a stale reservation is broken");
+    drop(g); // B is woken
+    let g = lock
+        .try_lock()
+        .expect("no reservation now: barging is allowed");
+    assert_pending!(b.poll()); // B loses and reserves
+    drop(g); // freed under B's reservation: B must be woken
+    assert!(b.is_woken(), "the new reserver was not woken");
+    // A, polled at last, finds its reservation gone and waits behind B.
+    assert_pending!(a.poll());
+    let gb = assert_ready!(b.poll());
+    drop(gb);
+    let ga = assert_ready!(a.poll());
+    drop(ga);
+    assert!(lock.try_lock().is_some());
+    assert_eq!(lock.waiters().total(), 0);
+}
+
+/// A starved waiter whose own reservation attempt fails must not make the
+/// current reservation immune to going stale.
+#[test]
+fn a_failed_reservation_attempt_does_not_make_a_reservation_permanent() {
+    let sem = Semaphore::new(0);
+    let mut a = spawn_pending(sem.acquire());
+    let mut b = spawn_pending(sem.acquire());
+    thread::sleep(Duration::from_millis(3)); // both starved
+    sem.release(2);
+    let p1 = sem.try_acquire().unwrap(); // barging
+    let p2 = sem.try_acquire().unwrap();
+    assert_pending!(a.poll()); // A loses and reserves
+    drop(p1); // freed under A's reservation; A is never polled again
+    assert_pending!(b.poll()); // B loses, is starved, cannot reserve
+    thread::sleep(PAST_HOLD);
+    let p = sem.try_acquire().expect("the stale reservation is broken");
+    drop((p, p2));
+    drop((a, b));
+    assert_eq!(sem.available(), 2);
+}
+
+/// A thread that starts waiting while a free unit is held for an unpolled
+/// reserver gets it once the reservation would be stale, with nobody else
+/// arriving.
+#[test]
+fn a_thread_arriving_during_a_reservation_gets_in_by_itself() {
+    let lock = Arc::new(Lock::new(()));
+    let (a, barger) = barged_waiter(&lock, lock.lock());
+    drop(barger); // free, held for A, which is never polled
+    let l = Arc::clone(&lock);
+    let thread = spawn_thread(move || l.lock().wait_timeout(SLACK).map(drop).is_some());
+    assert!(
+        thread.join_within(SLACK),
+        "the waiter slept through the stale reservation"
+    );
+    drop(a);
+    assert_eq!(lock.waiters().total(), 0);
+}

@@ -336,3 +336,74 @@ fn rlock_storm_leaves_it_free() {
     assert_eq!(r.depth(), 0);
     assert_eq!(r.waiters().total(), 0);
 }
+
+/// A condition wait over an RLock held twice, dropped before it re-acquires
+/// the lock: the outer guard stays outside the lock and releases nothing,
+/// so another owner's hold is never broken.
+#[test]
+fn a_dropped_condition_wait_leaves_the_outer_guards_outside() {
+    let r = Arc::new(RLock::new(()));
+    let cond = Condition::new();
+    let outer = r.lock_blocking();
+    let inner = r.lock_blocking();
+    {
+        let mut w = tokio_test::task::spawn(cond.wait(inner));
+        assert_pending!(w.poll());
+        // dropped, as by a timeout or select!
+    }
+    assert!(!r.is_locked(), "the wait released every level");
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let r2 = Arc::clone(&r);
+    let other = spawn_thread(move || {
+        let g = r2.lock_blocking();
+        held_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        drop(g);
+    });
+    held_rx.recv_timeout(DEADLINE).unwrap();
+    drop(outer); // a level of the abandoned session: releases nothing
+    assert!(r.is_locked(), "the other thread still holds it");
+    assert_eq!(r.depth(), 1);
+    let r3 = Arc::clone(&r);
+    let third = spawn_thread(move || r3.lock().wait_timeout(SHORT).is_some());
+    assert!(
+        !third.join_within(SLACK),
+        "a third owner got in while another held it"
+    );
+    release_tx.send(()).unwrap();
+    other.join_within(SLACK);
+    assert!(!r.is_locked());
+    assert_eq!(r.depth(), 0);
+    // And the lock works as before.
+    let a = r.lock_blocking();
+    let b = r.lock_blocking();
+    assert_eq!(r.depth(), 2);
+    drop((b, a));
+    assert!(!r.is_locked());
+}
+
+/// An outer guard dropped while its session is parked in a condition wait
+/// is not counted back when the wait re-acquires the lock.
+#[test]
+fn a_condition_wait_restores_only_the_outer_levels_still_held() {
+    let state = Arc::new((RLock::new(AtomicBool::new(false)), Condition::new()));
+    let (r, cond) = &*state;
+    let outer = r.lock_blocking();
+    let inner = r.lock_blocking();
+    let mut w = tokio_test::task::spawn(cond.wait(inner));
+    assert_pending!(w.poll());
+    drop(outer); // while parked
+    let s = Arc::clone(&state);
+    spawn_thread(move || {
+        let (r, cond) = &*s;
+        let g = r.lock_blocking();
+        g.store(true, Ordering::SeqCst);
+        cond.notify_all();
+    })
+    .join_within(SLACK);
+    let g = assert_ready!(w.poll());
+    assert_eq!(r.depth(), 1, "only the waiting level came back");
+    drop(g);
+    assert!(!r.is_locked());
+}
