@@ -91,6 +91,17 @@
 //!   Blocking there would stall every task of that runtime, perhaps the very
 //!   one that would wake the waiter.
 //!
+//! Known gaps in that rule, all from what tokio lets a library see: the
+//! refusal on a current-thread runtime is learnt by catching tokio's own
+//! panic, so under `panic = "abort"` the process aborts there instead (with
+//! tokio's message), and a custom panic hook sees tokio's panic first; a
+//! `LocalSet` on a multi-thread runtime (where tokio refuses
+//! `block_in_place`) parks plainly on contention instead of refusing; and a
+//! current-thread runtime's thread that has also entered a multi-thread
+//! runtime's handle (`mt.handle().enter()` inside `block_on`) is taken for a
+//! multi-thread thread and parks, which can deadlock if a task of the
+//! current-thread runtime holds the lock.
+//!
 //! Off any runtime the question costs one thread-local read. On a
 //! current-thread runtime's `spawn_blocking` threads it also costs a call of
 //! `block_in_place` that returns at once (tokio offers no other way to tell

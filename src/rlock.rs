@@ -192,7 +192,8 @@ impl<T: ?Sized> RLock<T> {
     /// As [`Lock::lock_blocking`](crate::Lock::lock_blocking): parks the
     /// thread, moving a multi-thread worker's tasks away first; on a thread
     /// that drives a current-thread runtime it panics at the caller's line,
-    /// every time. Re-entering never waits.
+    /// every time it has to take the lock from another owner or a free
+    /// state. Re-entering never waits and works everywhere.
     ///
     /// # Cancel safety
     ///
@@ -209,9 +210,21 @@ impl<T: ?Sized> RLock<T> {
     #[doc(alias = "blocking_lock")]
     #[track_caller]
     pub fn lock_blocking(&self) -> RLockGuard<'_, T> {
+        let me = owner_id();
+        // Re-entering never waits, so it needs no blocking check: it works
+        // the same everywhere, whatever the contention.
+        if let Some(session) = self.reenter(me) {
+            return RLockGuard {
+                rlock: self,
+                session,
+            };
+        }
         let mode = blocking_mode("RLock::lock_blocking");
-        if let Some(g) = self.try_lock() {
-            return g;
+        if let Some(session) = self.enter_free(me) {
+            return RLockGuard {
+                rlock: self,
+                session,
+            };
         }
         block_forever(&mut self.lock(), mode)
     }
