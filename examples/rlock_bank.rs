@@ -83,7 +83,10 @@ async fn main() {
             let (a, b) = (Arc::clone(&alice), Arc::clone(&bob));
             std::thread::spawn(move || {
                 let moved = (0..500).filter(|_| a.transfer(&b, 3)).count();
-                println!("[thread {i}] moved {moved} x 3 from {} to {}", a.name, b.name);
+                println!(
+                    "[thread {i}] moved {moved} x 3 from {} to {}",
+                    a.name, b.name
+                );
                 moved
             })
         })

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize as StdAtomicUsize, Ordering};
 use std::task::Poll;
 
-use crate::core::{Op, Strategy, Waiters, Waiting, block_forever, blocking_mode, waiting_future};
+use crate::core::{
+    Op, Strategy, Waiters, Waiting, block_forever, blocking_mode, const_fn, waiting_future,
+};
 use crate::lock::Lock;
 use std::sync::PoisonError;
 
@@ -110,38 +112,25 @@ pub struct RLock<T: ?Sized = ()> {
 }
 
 impl<T> RLock<T> {
-    /// Creates an unlocked reentrant lock holding `value`. `const`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static R: amphi::RLock<u32> = amphi::RLock::new(7);
-    /// assert_eq!(*R.lock_blocking(), 7);
-    /// ```
-    #[cfg(not(loom))]
-    pub const fn new(value: T) -> Self {
-        RLock {
-            lock: Lock::new(()),
-            owner: AtomicU64::new(0),
-            depth: StdAtomicUsize::new(0),
-            session: AtomicU64::new(0),
-            sessions: AtomicU64::new(0),
-            parked: std::sync::Mutex::new(Vec::new()),
-            data: value,
-        }
-    }
-
-    /// Creates an unlocked reentrant lock holding `value`.
-    #[cfg(loom)]
-    pub fn new(value: T) -> Self {
-        RLock {
-            lock: Lock::new(()),
-            owner: AtomicU64::new(0),
-            depth: StdAtomicUsize::new(0),
-            session: AtomicU64::new(0),
-            sessions: AtomicU64::new(0),
-            parked: std::sync::Mutex::new(Vec::new()),
-            data: value,
+    const_fn! {
+        /// Creates an unlocked reentrant lock holding `value`. `const`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static R: amphi::RLock<u32> = amphi::RLock::new(7);
+        /// assert_eq!(*R.lock_blocking(), 7);
+        /// ```
+        pub fn new(value: T) -> Self {
+            RLock {
+                lock: Lock::new(()),
+                owner: AtomicU64::new(0),
+                depth: StdAtomicUsize::new(0),
+                session: AtomicU64::new(0),
+                sessions: AtomicU64::new(0),
+                parked: std::sync::Mutex::new(Vec::new()),
+                data: value,
+            }
         }
     }
 
