@@ -688,6 +688,7 @@ pub struct Gate<W> {
     _word: PhantomData<fn() -> W>,
 }
 
+#[cfg_attr(loom, allow(dead_code))]
 const NEVER: u64 = u64::MAX;
 
 #[cfg(loom)]
