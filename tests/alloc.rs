@@ -371,3 +371,53 @@ fn async_contended_wait_allocates_at_most_once() {
     });
     assert_eq!(n, 0, "completing a woken async lock() allocated");
 }
+
+#[test]
+fn uncontended_rlock() {
+    let r = amphi::RLock::new(0u8);
+    assert_no_alloc("RLock lock_blocking + drop", || drop(r.lock_blocking()));
+    let outer = r.lock_blocking();
+    assert_no_alloc("RLock re-entry", || drop(r.lock_blocking()));
+    assert_no_alloc("RLock async re-entry polled once", || {
+        let Poll::Ready(g) = poll_once(r.lock()) else {
+            panic!("re-entry was not ready")
+        };
+        drop(g)
+    });
+    drop(outer);
+    assert_no_alloc("RLock try_lock", || drop(r.try_lock()));
+}
+
+#[test]
+fn blocking_rlock_wait_that_really_blocks() {
+    let r = Arc::new(amphi::RLock::new(()));
+    let res = measure_blocked_wait(
+        Arc::clone(&r),
+        |r| Box::new(r.lock_arc_blocking()),
+        |_, g| drop(g),
+        |r| drop(r.lock_blocking()),
+    );
+    assert_blocked_without_alloc("RLock::lock_blocking", res);
+}
+
+#[test]
+fn barrier_rounds_do_not_allocate() {
+    let b = amphi::Barrier::new(1);
+    // Warm-up: the first rounds create and recycle the round cells.
+    for _ in 0..3 {
+        b.wait_blocking().unwrap();
+    }
+    assert_no_alloc("Barrier(1) round", || b.wait_blocking().unwrap());
+    let b = Arc::new(amphi::Barrier::new(2));
+    let res = measure_blocked_wait(
+        Arc::clone(&b),
+        |_| Box::new(()),
+        |b, _| {
+            b.wait_blocking().unwrap();
+        },
+        |b| {
+            b.wait_blocking().unwrap();
+        },
+    );
+    assert_blocked_without_alloc("Barrier::wait_blocking", res);
+}
