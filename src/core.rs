@@ -29,10 +29,10 @@ use event_listener::{Event, EventListener, IntoNotification, Listener};
 // The atomics of every primitive: loom's under `--cfg loom` (the models in
 // `loom/`), std's otherwise.
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::AtomicUsize;
-#[cfg(not(loom))]
-pub(crate) use std::sync::atomic::AtomicUsize;
+pub(crate) use loom::sync::atomic::{AtomicU64 as ModelU64, AtomicUsize};
 pub(crate) use std::sync::atomic::Ordering;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU64 as ModelU64, AtomicUsize};
 
 /// A `const fn`, except under loom, whose atomics cannot be built in const
 /// context.

@@ -3,11 +3,12 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize as StdAtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 
 use crate::core::{
-    Op, Strategy, Waiters, Waiting, block_forever, blocking_mode, const_fn, waiting_future,
+    AtomicUsize, ModelU64, Op, Strategy, Waiters, Waiting, block_forever, blocking_mode, const_fn,
+    waiting_future,
 };
 use crate::lock::Lock;
 use std::sync::PoisonError;
@@ -94,15 +95,15 @@ use std::sync::PoisonError;
 pub struct RLock<T: ?Sized = ()> {
     lock: Lock<()>,
     /// The owner's identity ([`owner_id`]), 0 when free.
-    owner: AtomicU64,
+    owner: ModelU64,
     /// How many guards the owner holds.
-    depth: StdAtomicUsize,
+    depth: AtomicUsize,
     /// The current session (from taking the free lock to freeing it): its
     /// number, which its guards carry; 0 while none is live. Written only
     /// by the holder of the inner lock.
-    session: AtomicU64,
+    session: ModelU64,
     /// The last session number handed out.
-    sessions: AtomicU64,
+    sessions: ModelU64,
     /// Sessions parked by a condition wait with outer levels: (session,
     /// outer guards still alive). A guard of a parked session is outside the
     /// lock until the wait re-acquires it; if the wait is dropped first, its
@@ -124,10 +125,10 @@ impl<T> RLock<T> {
         pub fn new(value: T) -> Self {
             RLock {
                 lock: Lock::new(()),
-                owner: AtomicU64::new(0),
-                depth: StdAtomicUsize::new(0),
-                session: AtomicU64::new(0),
-                sessions: AtomicU64::new(0),
+                owner: ModelU64::new(0),
+                depth: AtomicUsize::new(0),
+                session: ModelU64::new(0),
+                sessions: ModelU64::new(0),
                 parked: std::sync::Mutex::new(Vec::new()),
                 data: value,
             }
@@ -549,12 +550,24 @@ fn task_number(id: &tokio::task::Id) -> u64 {
 /// parking_lot's reentrant mutex does). A thread that ends frees the number
 /// for a later thread; a lock still held by an ended thread (a leaked or
 /// sent-away guard) could then be re-entered by that later thread.
+#[cfg(not(loom))]
 #[inline]
 fn thread_number() -> u64 {
     std::thread_local! {
         static MARK: u8 = const { 0 };
     }
     MARK.with(|m| std::ptr::from_ref(m).addr() as u64)
+}
+
+/// Under loom, the model's threads may share one OS thread: number them
+/// with loom's thread-locals instead.
+#[cfg(loom)]
+fn thread_number() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    loom::thread_local! {
+        static NUMBER: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n)
 }
 
 impl<T: Default> Default for RLock<T> {
