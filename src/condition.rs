@@ -434,6 +434,17 @@ impl<'a, T: ?Sized> sealed::Sealed for RLockGuard<'a, T> {
 
     fn poll_relock(parked: &Self::Parked, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
         let (rlock, session) = *parked;
+        if let Some(live) = rlock.try_reenter() {
+            // The caller owns the lock already (another wait of the same
+            // task restored it first): re-enter; our session's outer levels
+            // stay outside.
+            w.cancel(rlock.inner().gate());
+            rlock.abandon(session);
+            return Poll::Ready(RLockGuard {
+                rlock,
+                session: live,
+            });
+        }
         w.poll(rlock.inner().gate(), s).map(|r| {
             r.unwrap_or_else(|_| unreachable!("a Lock is never closed"));
             rlock.restore(session);
@@ -462,6 +473,11 @@ impl<T: ?Sized> sealed::Sealed for RLockGuardArc<T> {
 
     fn poll_relock(parked: &Self::Parked, w: &mut Waiting, s: &mut Strategy<'_, '_>) -> Poll<Self> {
         let (rlock, session) = parked;
+        if let Some(live) = rlock.try_reenter() {
+            w.cancel(rlock.inner().gate());
+            rlock.abandon(*session);
+            return Poll::Ready(RLockGuardArc::new(Arc::clone(rlock), live));
+        }
         w.poll(rlock.inner().gate(), s).map(|r| {
             r.unwrap_or_else(|_| unreachable!("a Lock is never closed"));
             rlock.restore(*session);

@@ -788,8 +788,11 @@ impl<W: Word> Gate<W> {
         if r.holder == 0 {
             return true; // ended meanwhile
         }
-        let since = r.since.max(self.freed_at.load(Ordering::Relaxed));
-        if !held_too_long(since) {
+        // Measured from the release that freed the unit under this
+        // reservation only: until that release has noted its time (it does
+        // so just after freeing), the holder has had no chance to come.
+        let freed = self.freed_at.load(Ordering::Relaxed);
+        if freed == 0 || freed < r.since || !held_too_long(freed) {
             return false;
         }
         r.holder = 0;
@@ -1115,7 +1118,7 @@ impl Waiting {
                 _ => None,
             };
             let waited = match user_deadline {
-                Some(deadline) if held || g.state.load(Ordering::Relaxed) & W::RESERVED != 0 => {
+                Some(deadline) if held => {
                     let watch = Instant::now() + HOLD_AT_MOST;
                     let short = deadline.map_or(watch, |d| d.min(watch));
                     let mut watching = Strategy::Blocking(Some(short));

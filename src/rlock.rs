@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 
 use crate::core::{
-    AtomicUsize, ModelU64, Op, Strategy, Waiters, Waiting, block_forever, blocking_mode, const_fn,
+    ModelU64, Op, Strategy, Waiters, Waiting, block_forever, blocking_mode, const_fn,
     waiting_future,
 };
 use crate::lock::Lock;
@@ -62,7 +62,7 @@ use std::sync::PoisonError;
 ///
 /// **Fairness**, **blocking rules** and **cancel safety** are those of
 /// [`Lock`](crate::Lock): an `RLock` is a `Lock<()>` with an owner and a
-/// depth.
+/// depth. Re-entering more than 2^20 - 1 levels deep panics.
 ///
 /// # Examples
 ///
@@ -94,15 +94,17 @@ use std::sync::PoisonError;
 /// ```
 pub struct RLock<T: ?Sized = ()> {
     lock: Lock<()>,
-    /// The owner's identity ([`owner_id`]), 0 when free.
+    /// The owner's identity ([`owner_id`]) of the live session. Written
+    /// (Release) by a new owner before it publishes its session in `word`;
+    /// read only after `word` (Acquire) shows that session live.
     owner: ModelU64,
-    /// How many guards the owner holds.
-    depth: AtomicUsize,
-    /// The current session (from taking the free lock to freeing it): its
-    /// number, which its guards carry; 0 while none is live. Written only
-    /// by the holder of the inner lock.
-    session: ModelU64,
-    /// The last session number handed out.
+    /// The live session and its depth in one word (`session << DEPTH_BITS |
+    /// depth`; 0: no live session), changed only by compare-and-swap, so a
+    /// re-entry, a drop and a condition wait's release of all levels never
+    /// act on different sessions.
+    word: ModelU64,
+    /// The last session number handed out (written only by the holder of
+    /// the inner lock).
     sessions: ModelU64,
     /// Sessions parked by a condition wait with outer levels: (session,
     /// outer guards still alive). A guard of a parked session is outside the
@@ -126,8 +128,7 @@ impl<T> RLock<T> {
             RLock {
                 lock: Lock::new(()),
                 owner: ModelU64::new(0),
-                depth: AtomicUsize::new(0),
-                session: ModelU64::new(0),
+                word: ModelU64::new(0),
                 sessions: ModelU64::new(0),
                 parked: std::sync::Mutex::new(Vec::new()),
                 data: value,
@@ -283,9 +284,14 @@ impl<T: ?Sized> RLock<T> {
     /// ```
     #[track_caller]
     pub fn lock_arc_blocking(self: &Arc<Self>) -> RLockGuardArc<T> {
+        let me = owner_id();
+        // As `lock_blocking`: re-entering needs no blocking check.
+        if let Some(session) = self.reenter(me) {
+            return RLockGuardArc::new(Arc::clone(self), session);
+        }
         let mode = blocking_mode("RLock::lock_arc_blocking");
-        if let Some(g) = self.try_lock_arc() {
-            return g;
+        if let Some(session) = self.enter_free(me) {
+            return RLockGuardArc::new(Arc::clone(self), session);
         }
         block_forever(&mut self.lock_arc(), mode)
     }
@@ -332,7 +338,7 @@ impl<T: ?Sized> RLock<T> {
     /// assert!(!std::thread::spawn(move || r2.is_owned()).join().unwrap());
     /// ```
     pub fn is_owned(&self) -> bool {
-        self.owner.load(Ordering::Relaxed) == owner_id() && self.depth.load(Ordering::Relaxed) > 0
+        self.word.load(Ordering::Acquire) != 0 && self.owner.load(Ordering::Acquire) == owner_id()
     }
 
     /// How many levels the owner holds (0 when free); a snapshot.
@@ -347,7 +353,7 @@ impl<T: ?Sized> RLock<T> {
     /// # drop((a, b));
     /// ```
     pub fn depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        (self.word.load(Ordering::Relaxed) & DEPTH_MASK) as usize
     }
 
     /// How many threads and tasks wait for the lock right now (a snapshot).
@@ -374,30 +380,24 @@ impl<T: ?Sized> RLock<T> {
         &mut self.data
     }
 
-    /// Re-enters if `me` owns the lock; the session of the new level. The
-    /// depth is checked and raised in one step, so a guard dropped
-    /// elsewhere at the same moment (its last level) cannot leave us inside
-    /// a lock it just released.
+    /// Re-enters if `me` owns the lock; the session of the new level. One
+    /// compare-and-swap from `(S, d)` to `(S, d + 1)`: if it succeeds, `S`
+    /// was still live, and `owner` (read after `S` was seen live) was its
+    /// owner.
     #[inline]
     fn reenter(&self, me: u64) -> Option<u64> {
-        if self.owner.load(Ordering::Relaxed) != me
-            || self
-                .depth
-                .fetch_update(Ordering::Acquire, Ordering::Relaxed, |d| {
-                    (d > 0).then_some(d + 1)
-                })
-                .is_err()
-        {
+        let w = self.word.load(Ordering::Acquire);
+        if w == 0 || self.owner.load(Ordering::Acquire) != me {
             return None;
         }
-        // Between the two steps our last level may have been dropped
-        // elsewhere and another owner come in (its level is in the depth we
-        // raised): then give the level back and wait like anyone else.
-        if self.owner.load(Ordering::Acquire) != me {
-            self.depth.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(self.session.load(Ordering::Relaxed))
+        assert!(
+            w & DEPTH_MASK != DEPTH_MASK,
+            "amphi: RLock re-entered more than {DEPTH_MASK} levels deep"
+        );
+        self.word
+            .compare_exchange(w, w + 1, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| w >> DEPTH_BITS)
     }
 
     /// Takes the free lock for `me`; the new session.
@@ -412,42 +412,48 @@ impl<T: ?Sized> RLock<T> {
 
     /// The inner lock was just taken for `me`: a new session of depth 1.
     fn became_owner(&self, me: u64) -> u64 {
-        // Only the holder of the inner lock writes these: no read-modify-write.
-        let session = self.sessions.load(Ordering::Relaxed) + 1;
+        // Only the holder of the inner lock writes this: no read-modify-write.
+        let session = (self.sessions.load(Ordering::Relaxed) + 1) & SESSION_MASK;
+        let session = session.max(1);
         self.sessions.store(session, Ordering::Relaxed);
         self.start(me, session, 1);
         session
     }
 
+    /// Publishes `session` live with `depth` levels for `me` (the inner lock
+    /// is held).
     fn start(&self, me: u64, session: u64, depth: usize) {
-        self.session.store(session, Ordering::Relaxed);
-        self.depth.store(depth, Ordering::Relaxed);
         self.owner.store(me, Ordering::Release);
+        self.word
+            .store(session << DEPTH_BITS | depth as u64, Ordering::Release);
     }
 
     /// Drops one level of `session`; the last level of the live session
     /// frees the lock.
     fn leave(&self, session: u64) {
-        if self.session.load(Ordering::Acquire) == session {
-            let left = self
-                .depth
-                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |d| d.checked_sub(1));
-            match left {
-                Ok(1) => {
-                    self.session.store(0, Ordering::Relaxed);
-                    self.owner.store(0, Ordering::Relaxed);
-                    self.lock.unlock();
+        let mut w = self.word.load(Ordering::Acquire);
+        while w != 0 && w >> DEPTH_BITS == session {
+            let new = if w & DEPTH_MASK == 1 { 0 } else { w - 1 };
+            match self
+                .word
+                .compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    if new == 0 {
+                        self.lock.unlock();
+                    }
                     return;
                 }
-                Ok(_) => return,
-                // The session was parked at this very moment.
-                Err(_) => {}
+                Err(now) => w = now,
             }
         }
         self.leave_parked(session);
     }
 
-    /// A guard of a parked (or abandoned) session is dropped.
+    /// A guard of a session that is not live (parked by a condition wait,
+    /// or abandoned) is dropped. Under the registry lock, which
+    /// [`restore`](Self::restore) also holds while it makes the session
+    /// live again: if the session came back meanwhile, leave it normally.
     #[cold]
     fn leave_parked(&self, session: u64) {
         let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
@@ -456,28 +462,42 @@ impl<T: ?Sized> RLock<T> {
             if parked[i].1 == 0 {
                 parked.swap_remove(i);
             }
+            return;
+        }
+        let w = self.word.load(Ordering::Acquire);
+        if w != 0 && w >> DEPTH_BITS == session {
+            drop(parked);
+            self.leave(session);
         }
     }
 
     /// Releases every level of `session` at once for a condition wait;
-    /// returns the depth it had (0 if `session` is not the live one: then
-    /// nothing is released). Outer levels are parked until
+    /// returns how many it released (0 if `session` is not live, e.g. a
+    /// second wait of the same owner: then its guard's level is dropped,
+    /// and nothing else changes). Outer levels are parked until
     /// [`restore`](Self::restore).
     pub(crate) fn leave_all(&self, session: u64) -> usize {
         let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.session.load(Ordering::Acquire) != session {
-            return 0;
+        let mut w = self.word.load(Ordering::Acquire);
+        loop {
+            if w == 0 || w >> DEPTH_BITS != session {
+                drop(parked);
+                self.leave_parked(session);
+                return 0;
+            }
+            match self
+                .word
+                .compare_exchange_weak(w, 0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
         }
-        let depth = self.depth.swap(0, Ordering::AcqRel);
-        if depth == 0 {
-            return 0;
-        }
+        let depth = (w & DEPTH_MASK) as usize;
         if depth > 1 {
             parked.push((session, depth - 1));
         }
-        self.session.store(0, Ordering::Release);
         drop(parked);
-        self.owner.store(0, Ordering::Relaxed);
         self.lock.unlock();
         depth
     }
@@ -487,15 +507,22 @@ impl<T: ?Sized> RLock<T> {
     }
 
     /// The inner lock was re-acquired after [`leave_all`](Self::leave_all):
-    /// `session` is live again, with its outer levels that are still held.
+    /// `session` is live again, with its outer levels that are still held
+    /// (published under the registry lock, see
+    /// [`leave_parked`](Self::leave_parked)).
     pub(crate) fn restore(&self, session: u64) {
         let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
         let outer = match parked.iter().position(|&(s, _)| s == session) {
             Some(i) => parked.swap_remove(i).1,
             None => 0,
         };
-        drop(parked);
         self.start(owner_id(), session, 1 + outer);
+    }
+
+    /// A condition wait's relock: re-enter if the caller owns the lock
+    /// already (a second wait of the same task), else nothing.
+    pub(crate) fn try_reenter(&self) -> Option<u64> {
+        self.reenter(owner_id())
     }
 
     /// A condition wait that parked `session` was dropped before it
@@ -505,6 +532,12 @@ impl<T: ?Sized> RLock<T> {
         parked.retain(|&(s, _)| s != session);
     }
 }
+
+/// Bits of `RLock::word` that hold the depth: at most 2^20 - 1 levels.
+const DEPTH_BITS: u32 = 20;
+const DEPTH_MASK: u64 = (1 << DEPTH_BITS) - 1;
+/// Session numbers wrap at 2^44 (and skip 0).
+const SESSION_MASK: u64 = (1 << (64 - DEPTH_BITS)) - 1;
 
 /// The identity of the caller as an owner: the current tokio task if there
 /// is one, else the current OS thread. Tasks are odd, threads even, never 0.
@@ -802,9 +835,10 @@ impl<H: RLockHandle> Op for RLockFuture<H> {
             .expect("amphi: RLock future polled after it completed");
         let rlock = handle.rlock();
         let me = owner_id();
-        if self.waiting.is_fresh()
-            && let Some(session) = rlock.reenter(me)
-        {
+        // On every poll: the caller may have come to own the lock meanwhile
+        // (another future of the same task took it).
+        if let Some(session) = rlock.reenter(me) {
+            self.waiting.cancel(rlock.lock.gate());
             return Poll::Ready(self.handle.take().expect("checked").guard(session));
         }
         let session = match std::task::ready!(self.waiting.poll(rlock.lock.gate(), s)) {
