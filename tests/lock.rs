@@ -1116,3 +1116,12 @@ async fn convoy_of_threads_and_tasks_drains() {
     })
     .await;
 }
+
+#[test]
+fn guards_display_their_value() {
+    let lock = std::sync::Arc::new(Lock::new(42));
+    let owned = lock.lock_arc_blocking();
+    assert_eq!(format!("{owned}"), "42");
+    drop(owned);
+    assert_eq!(format!("{}", lock.lock_blocking()), "42");
+}
