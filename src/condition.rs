@@ -543,7 +543,7 @@ pub struct ConditionWait<'c, G: Relock> {
 impl<G: Relock> ConditionWait<'_, G> {
     fn uncount(&mut self) {
         self.cond.waiters.fetch_sub(1, Ordering::SeqCst);
-        self.cond.census.shift(self.kind.take(), None);
+        self.cond.census.leave(&mut self.kind);
     }
 
     fn poll_relock(&mut self, s: &mut Strategy<'_, '_>) -> Poll<(G, WaitTimeoutResult)> {
@@ -589,10 +589,7 @@ impl<G: Relock> Op for ConditionWait<'_, G> {
         if let Phase::Start(_) | Phase::Waiting(_) = self.phase {
             let cond = self.cond;
             let kind = s.kind();
-            if matches!(self.phase, Phase::Waiting(_)) && kind.is_some() && kind != self.kind {
-                cond.census.shift(self.kind, kind);
-                self.kind = kind;
-            }
+            cond.census.follow(&mut self.kind, kind);
             let phase = &mut self.phase;
             let entry = &mut self.kind;
             let broadcasts = &mut self.broadcasts;
@@ -601,8 +598,7 @@ impl<G: Relock> Op for ConditionWait<'_, G> {
                 if let Phase::Start(_) = phase {
                     cond.waiters.fetch_add(1, Ordering::SeqCst);
                     *broadcasts = cond.broadcasts();
-                    cond.census.shift(None, kind);
-                    *entry = kind;
+                    cond.census.enter(entry, kind);
                     let Phase::Start(guard) = std::mem::replace(phase, Phase::Done) else {
                         unreachable!()
                     };

@@ -113,20 +113,28 @@ impl Strategy<'_, '_> {
                 // very notification it waits for (a condition's notify, an
                 // event's set), so wait on it rather than drop it.
                 if let Some(listener) = slot.take() {
-                    return match deadline {
-                        None => {
-                            listener.wait();
-                            Poll::Ready(Wake::Woken)
-                        }
-                        Some(deadline) => match listener.wait_deadline(*deadline) {
-                            Some(()) => Poll::Ready(Wake::Woken),
-                            None => Poll::Pending,
-                        },
-                    };
+                    return park_on(listener, *deadline);
                 }
                 crate::raw::park(event, *deadline, arm)
             }
         }
+    }
+}
+
+/// Parks the thread on `listener` until it is notified or `deadline` passes
+/// (`Pending`). `wait_deadline` reports a notification that raced the
+/// deadline as notified, and removes a listener that timed out without
+/// handing anything on.
+pub(crate) fn park_on<T>(listener: impl Listener, deadline: Option<Instant>) -> Poll<Wake<T>> {
+    match deadline {
+        None => {
+            listener.wait();
+            Poll::Ready(Wake::Woken)
+        }
+        Some(deadline) => match listener.wait_deadline(deadline) {
+            Some(()) => Poll::Ready(Wake::Woken),
+            None => Poll::Pending,
+        },
     }
 }
 
@@ -566,7 +574,7 @@ impl Census {
     }
 
     /// Moves a waiter's entry from `from` to `to` (`None`: not counted).
-    pub(crate) fn shift(&self, from: Option<Kind>, to: Option<Kind>) {
+    fn shift(&self, from: Option<Kind>, to: Option<Kind>) {
         if from == to {
             return;
         }
@@ -576,6 +584,25 @@ impl Census {
         if let Some(k) = to {
             self.counter(k).fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A waiter starts listening as `kind`: its `entry` counts from now.
+    pub(crate) fn enter(&self, entry: &mut Option<Kind>, kind: Option<Kind>) {
+        self.shift(entry.take(), kind);
+        *entry = kind;
+    }
+
+    /// A counted waiter is polled as `kind`: a future first polled from a
+    /// task and then blocked on counts as a thread from then on.
+    pub(crate) fn follow(&self, entry: &mut Option<Kind>, kind: Option<Kind>) {
+        if entry.is_some() && kind.is_some() && *entry != kind {
+            self.enter(entry, kind);
+        }
+    }
+
+    /// The waiter leaves.
+    pub(crate) fn leave(&self, entry: &mut Option<Kind>) {
+        self.shift(entry.take(), None);
     }
 
     pub(crate) fn snapshot(&self) -> Waiters {
@@ -688,9 +715,6 @@ pub struct Gate<W> {
     _word: PhantomData<fn() -> W>,
 }
 
-#[cfg_attr(loom, allow(dead_code))]
-const NEVER: u64 = u64::MAX;
-
 #[cfg(loom)]
 use loom::sync::{Mutex as ResMutex, MutexGuard as ResGuard};
 #[cfg(not(loom))]
@@ -801,10 +825,7 @@ impl<W: Word> Gate<W> {
         // The former holder finds its reservation gone when it looks.
         self.reserved.notify(usize::MAX);
         // Units beyond the one the caller is about to take.
-        let now = prev & !W::RESERVED;
-        if W::units(now) > 1 && Self::waiting(now) > 0 {
-            self.wake(W::units(now) - 1, now);
-        }
+        self.wake_free(prev & !W::RESERVED, 1);
         true
     }
 
@@ -854,18 +875,25 @@ impl<W: Word> Gate<W> {
                 self.event.notify(1);
             }
         } else if Self::waiting(prev) > 0 {
-            self.wake(n, prev);
+            self.wake(n);
+        }
+    }
+
+    /// In state `now` (no reservation): wakes ordinary waiters for the free
+    /// units beyond the `taken` ones the caller is about to take.
+    fn wake_free(&self, now: usize, taken: usize) {
+        if now & W::CLOSED == 0 && W::units(now) > taken && Self::waiting(now) > 0 {
+            self.wake(W::units(now) - taken);
         }
     }
 
     /// Wakes ordinary waiters for `n` free units.
-    fn wake(&self, n: usize, state: usize) {
+    fn wake(&self, n: usize) {
         if W::ADDITIONAL {
             // `n` wake-ups, not `min(n, waiters)`: a listener that is in the
             // list but not counted yet (between `listen` and `arm`) can take
             // one of them and then finish by itself, discarding it (found by
             // the loom model `semaphore_release_n_wakes_blocked_waiters`).
-            let _ = state;
             self.event.notify(n.additional());
         } else if self.event.notify(1) == 0 {
             // The last wake-up has not been taken up yet. Usually its waiter
@@ -930,12 +958,9 @@ impl<W: Word> Gate<W> {
             Ok(prev) => {
                 r.holder = 0;
                 drop(r);
-                let now = W::take(prev) - W::WAITER - W::RESERVED;
                 // Units released while the reservation kept the others
                 // asleep are theirs now.
-                if W::units(now) > 0 && Self::waiting(now) > 0 {
-                    self.wake(W::units(now), now);
-                }
+                self.wake_free(W::take(prev) - W::WAITER - W::RESERVED, 0);
                 Claim::Claimed
             }
             Err(s) if s & W::CLOSED != 0 => Claim::Closed,
@@ -969,9 +994,7 @@ impl<W: Word> Gate<W> {
             prev - W::WAITER
         };
         if now & W::RESERVED == 0 {
-            if W::units(now) > 0 && Self::waiting(now) > 0 && now & W::CLOSED == 0 {
-                self.wake(W::units(now), now);
-            }
+            self.wake_free(now, 0);
         } else {
             self.pass_on(now);
         }
@@ -1000,7 +1023,7 @@ fn held_too_long(since: u64) -> bool {
 fn nanos_now() -> u64 {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(NEVER - 1)
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(loom)]
@@ -1056,11 +1079,7 @@ impl Waiting {
         s: &mut Strategy<'_, '_>,
     ) -> Poll<Result<(), ClosedMark>> {
         let kind = s.kind();
-        if self.counted && kind.is_some() && kind != self.kind {
-            // First polled from a task, now blocked on (or the other way).
-            g.census.shift(self.kind, kind);
-            self.kind = kind;
-        }
+        g.census.follow(&mut self.kind, kind);
         loop {
             if self.ticket != 0 {
                 let ticket = self.ticket;
@@ -1101,8 +1120,7 @@ impl Waiting {
                     g.count_waiter();
                     *counted = true;
                     *since = Some(Instant::now());
-                    g.census.shift(None, kind);
-                    *entry = kind;
+                    g.census.enter(entry, kind);
                 }
                 match g.try_acquire(true) {
                     Attempt::Busy | Attempt::Held => None,
@@ -1169,7 +1187,7 @@ impl Waiting {
 
     /// Success: the count and any reservation ended with the acquire.
     fn done<W: Word>(&mut self, g: &Gate<W>) -> Poll<Result<(), ClosedMark>> {
-        g.census.shift(self.kind.take(), None);
+        g.census.leave(&mut self.kind);
         self.counted = false;
         self.ticket = 0;
         self.since = None;
@@ -1182,6 +1200,8 @@ impl Waiting {
     }
 
     fn closed<W: Word>(&mut self, g: &Gate<W>) -> Poll<Result<(), ClosedMark>> {
+        // `close` woke everyone (a broadcast): hand nothing on.
+        self.discard_listener();
         self.cancel(g);
         Poll::Ready(Err(ClosedMark))
     }
@@ -1196,7 +1216,7 @@ impl Waiting {
         } else if self.counted {
             g.uncount_waiter();
         }
-        g.census.shift(self.kind.take(), None);
+        g.census.leave(&mut self.kind);
         self.counted = false;
         self.ticket = 0;
     }
@@ -1246,10 +1266,7 @@ impl Signal {
     /// `Ready` once the flag says the wait is over or a broadcast woke us.
     pub(crate) fn poll<F: Flag + ?Sized>(&mut self, f: &F, s: &mut Strategy<'_, '_>) -> Poll<()> {
         let kind = s.kind();
-        if self.counted && kind.is_some() && kind != self.kind {
-            f.census().shift(self.kind, kind);
-            self.kind = kind;
-        }
+        f.census().follow(&mut self.kind, kind);
         if f.is_over() {
             self.finish(f);
             return Poll::Ready(());
@@ -1261,8 +1278,7 @@ impl Signal {
                 f.is_over()
             } else {
                 *counted = true;
-                f.census().shift(None, kind);
-                *entry = kind;
+                f.census().enter(entry, kind);
                 f.count()
             }
             .then_some(())
@@ -1285,7 +1301,7 @@ impl Signal {
             self.counted = false;
             f.uncount();
         }
-        f.census().shift(self.kind.take(), None);
+        f.census().leave(&mut self.kind);
         woken
     }
 }
@@ -1311,7 +1327,14 @@ pub trait Handle: Sized + Unpin {
     const NAME: &'static str;
     #[doc(hidden)]
     fn gate(&self) -> &Gate<Self::Word>;
-    /// The handle, turned into what the caller gets on success.
+    /// What the caller gets without waiting at all, tried at every poll
+    /// (an RLock's owner re-enters); `None` for most primitives.
+    #[doc(hidden)]
+    #[inline]
+    fn shortcut(&self) -> Option<Self::Output> {
+        None
+    }
+    /// The handle, turned into what the caller gets once it holds the unit.
     #[doc(hidden)]
     fn granted(self) -> Self::Output;
     /// The primitive was closed.
@@ -1325,9 +1348,11 @@ pub trait Handle: Sized + Unpin {
 
 /// The one acquire future of amphi: [`LockFuture`](crate::futures::LockFuture),
 /// [`LockArcFuture`](crate::futures::LockArcFuture),
-/// [`AcquireFuture`](crate::futures::AcquireFuture) and
-/// [`AcquireArcFuture`](crate::futures::AcquireArcFuture) are this type over
-/// a borrowed or an owned (`Arc`) handle.
+/// [`AcquireFuture`](crate::futures::AcquireFuture),
+/// [`AcquireArcFuture`](crate::futures::AcquireArcFuture),
+/// [`RLockFuture`](crate::futures::RLockFuture) and
+/// [`RLockArcFuture`](crate::futures::RLockArcFuture) are this type over a
+/// borrowed or an owned (`Arc`) handle.
 ///
 /// `.await` it from a task, or block a thread with
 /// [`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout) and
@@ -1392,6 +1417,14 @@ impl<H: Handle> Op for Acquiring<H> {
 
     #[inline]
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<H::Output> {
+        if let Some(handle) = &self.handle
+            && let Some(out) = handle.shortcut()
+        {
+            // Leaves the wait (a wake-up it had passes on).
+            let handle = self.handle.take().expect("checked above");
+            self.waiting.cancel(handle.gate());
+            return Poll::Ready(out);
+        }
         // Fast path of a first poll: one compare-and-swap, nothing to undo.
         if self.waiting.is_fresh()
             && let Some(handle) = &self.handle

@@ -20,5 +20,5 @@ pub use crate::core::Acquiring;
 pub use crate::core::Timeout;
 pub use crate::event::EventWait;
 pub use crate::lock::{LockArcFuture, LockFuture};
-pub use crate::rlock::RLockFuture;
+pub use crate::rlock::{RLockArcFuture, RLockFuture};
 pub use crate::semaphore::{AcquireArcFuture, AcquireFuture};

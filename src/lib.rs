@@ -171,7 +171,7 @@ pub use condition::{Condition, Relock, WaitTimeoutResult};
 pub use core::Waiters;
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockGuardArc};
-pub use rlock::{RLock, RLockGuard, RLockGuardArc, RLockHandle};
+pub use rlock::{RLock, RLockGuard, RLockGuardArc};
 pub use semaphore::{
     AcquireTimeoutError, AsSemaphore, BoundedSemaphore, Closed, OverRelease, Semaphore,
     SemaphorePermit, SemaphorePermitArc, TryAcquireError,

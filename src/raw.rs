@@ -38,18 +38,7 @@ pub(crate) fn park<T>(
         l.discard();
         return Poll::Ready(Wake::Done(done));
     }
-    match deadline {
-        None => {
-            l.wait();
-            Poll::Ready(Wake::Woken)
-        }
-        // `wait_deadline` reports a notification that raced the deadline as
-        // `Some`, so it is never lost.
-        Some(deadline) => match l.wait_deadline(deadline) {
-            Some(()) => Poll::Ready(Wake::Woken),
-            None => Poll::Pending,
-        },
-    }
+    crate::core::park_on(l, deadline)
 }
 
 /// The value inside a [`Lock`](crate::Lock).

@@ -4,13 +4,11 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
 
 use crate::core::{
-    ModelU64, Op, Strategy, Waiters, Waiting, block_forever, blocking_mode, const_fn,
-    waiting_future,
+    Acquiring, Gate, Handle, ModelU64, Waiters, block_forever, blocking_mode, const_fn,
 };
-use crate::lock::Lock;
+use crate::lock::{Lock, LockWord};
 use std::sync::PoisonError;
 
 /// A reentrant lock (Python's `threading.RLock`) holding a `T`, shared by
@@ -172,8 +170,8 @@ impl<T: ?Sized> RLock<T> {
     /// assert!(!r.is_locked());
     /// # }
     /// ```
-    pub fn lock(&self) -> RLockFuture<&Self> {
-        RLockFuture::new(self)
+    pub fn lock(&self) -> RLockFuture<'_, T> {
+        Acquiring::new(self)
     }
 
     /// Locks, or re-enters, blocking the thread while another owner holds it.
@@ -259,8 +257,8 @@ impl<T: ?Sized> RLock<T> {
     /// assert_eq!(tokio::spawn(async move { *g }).await.unwrap(), 5);
     /// # }
     /// ```
-    pub fn lock_arc(self: &Arc<Self>) -> RLockFuture<Arc<Self>> {
-        RLockFuture::new(Arc::clone(self))
+    pub fn lock_arc(self: &Arc<Self>) -> RLockArcFuture<T> {
+        Acquiring::new(Arc::clone(self))
     }
 
     /// Blocking [`lock_arc`](Self::lock_arc).
@@ -730,61 +728,74 @@ impl<T: ?Sized + fmt::Display> fmt::Display for RLockGuardArc<T> {
     }
 }
 
-/// A borrowed or owned handle to an [`RLock`]: `&RLock<T>` or
-/// `Arc<RLock<T>>`. Sealed.
-///
-/// # Examples
-///
-/// ```
-/// fn lock_any<H: amphi::RLockHandle>(_: &H) {}
-/// lock_any(&&amphi::RLock::new(()));
-/// ```
-pub trait RLockHandle: sealed::Sealed + Sized + Unpin {}
+impl<'a, T: ?Sized> Handle for &'a RLock<T> {
+    type Word = LockWord;
+    type Output = RLockGuard<'a, T>;
+    type Timed = Option<RLockGuard<'a, T>>;
+    const NAME: &'static str = "RLock::lock";
 
-pub(crate) mod sealed {
-    use super::RLock;
-
-    /// What an [`RLockHandle`](super::RLockHandle) does inside amphi.
-    pub trait Sealed {
-        /// The guard an acquire gives.
-        type Guard;
-        /// The value type.
-        type Data: ?Sized;
-        fn rlock(&self) -> &RLock<Self::Data>;
-        fn guard(self, session: u64) -> Self::Guard;
+    fn gate(&self) -> &Gate<LockWord> {
+        self.lock.gate()
     }
-}
-
-impl<'a, T: ?Sized> sealed::Sealed for &'a RLock<T> {
-    type Guard = RLockGuard<'a, T>;
-    type Data = T;
-    fn rlock(&self) -> &RLock<T> {
-        self
+    fn shortcut(&self) -> Option<RLockGuard<'a, T>> {
+        let session = self.reenter(owner_id())?;
+        Some(RLockGuard {
+            rlock: *self,
+            session,
+        })
     }
-    fn guard(self, session: u64) -> RLockGuard<'a, T> {
+    fn granted(self) -> RLockGuard<'a, T> {
+        let session = self.became_owner(owner_id());
         RLockGuard {
             rlock: self,
             session,
         }
     }
-}
-impl<T: ?Sized> RLockHandle for &RLock<T> {}
-
-impl<T: ?Sized> sealed::Sealed for Arc<RLock<T>> {
-    type Guard = RLockGuardArc<T>;
-    type Data = T;
-    fn rlock(&self) -> &RLock<T> {
-        self
+    fn closed() -> RLockGuard<'a, T> {
+        unreachable!("an RLock is never closed")
     }
-    fn guard(self, session: u64) -> RLockGuardArc<T> {
+    fn in_time(out: RLockGuard<'a, T>) -> Option<RLockGuard<'a, T>> {
+        Some(out)
+    }
+    fn timed_out() -> Option<RLockGuard<'a, T>> {
+        None
+    }
+}
+
+impl<T: ?Sized> Handle for Arc<RLock<T>> {
+    type Word = LockWord;
+    type Output = RLockGuardArc<T>;
+    type Timed = Option<RLockGuardArc<T>>;
+    const NAME: &'static str = "RLock::lock_arc";
+
+    fn gate(&self) -> &Gate<LockWord> {
+        self.lock.gate()
+    }
+    fn shortcut(&self) -> Option<RLockGuardArc<T>> {
+        let session = self.reenter(owner_id())?;
+        Some(RLockGuardArc::new(Arc::clone(self), session))
+    }
+    fn granted(self) -> RLockGuardArc<T> {
+        let session = self.became_owner(owner_id());
         RLockGuardArc::new(self, session)
     }
+    fn closed() -> RLockGuardArc<T> {
+        unreachable!("an RLock is never closed")
+    }
+    fn in_time(out: RLockGuardArc<T>) -> Option<RLockGuardArc<T>> {
+        Some(out)
+    }
+    fn timed_out() -> Option<RLockGuardArc<T>> {
+        None
+    }
 }
-impl<T: ?Sized> RLockHandle for Arc<RLock<T>> {}
 
-/// The future of [`RLock::lock`] (`RLockFuture<&RLock<T>>`) and
-/// [`RLock::lock_arc`] (`RLockFuture<Arc<RLock<T>>>`); also blocks a thread.
-/// Timed forms give `Option<guard>`.
+/// The future of [`RLock::lock`]: the crate's one
+/// [`Acquiring`](crate::futures::Acquiring) future over a borrowed RLock,
+/// which re-enters on any poll at which its caller owns the lock. It also
+/// blocks a thread ([`wait`](Acquiring::wait) and the timed forms) or
+/// awaits with a time limit ([`timeout`](Acquiring::timeout)); timed forms
+/// give `Option<guard>`.
 ///
 /// `Send` and `Sync` when `T: Sync`; `Unpin`.
 ///
@@ -799,99 +810,30 @@ impl<T: ?Sized> RLockHandle for Arc<RLock<T>> {}
 /// let r = std::sync::Arc::new(amphi::RLock::new(()));
 /// let held = r.lock_blocking();
 /// let r2 = r.clone();
-/// let other = std::thread::spawn(move || r2.lock().wait_timeout(Duration::from_millis(5)).is_none());
+/// let other = std::thread::spawn(move || {
+///     let fut: amphi::futures::RLockFuture<'_, ()> = r2.lock();
+///     fut.wait_timeout(Duration::from_millis(5)).is_none()
+/// });
 /// assert!(other.join().unwrap());
+/// // The owner re-enters at once, even with a zero timeout.
+/// assert!(r.lock().wait_timeout(Duration::ZERO).is_some());
 /// # drop(held);
 /// ```
-#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `lock_blocking`"]
-pub struct RLockFuture<H: RLockHandle> {
-    /// `None` once done.
-    handle: Option<H>,
-    waiting: Waiting,
-}
+pub type RLockFuture<'a, T> = Acquiring<&'a RLock<T>>;
 
-impl<H: RLockHandle> RLockFuture<H> {
-    fn new(handle: H) -> Self {
-        RLockFuture {
-            handle: Some(handle),
-            waiting: Waiting::new(),
-        }
-    }
-}
-
-impl<H: RLockHandle> Op for RLockFuture<H> {
-    const SPIN: bool = true;
-    type Output = H::Guard;
-    type Timed = Option<H::Guard>;
-
-    fn name(&self) -> &'static str {
-        "RLock::lock"
-    }
-
-    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<H::Guard> {
-        let handle = self
-            .handle
-            .as_ref()
-            .expect("amphi: RLock future polled after it completed");
-        let rlock = handle.rlock();
-        let me = owner_id();
-        // On every poll: the caller may have come to own the lock meanwhile
-        // (another future of the same task took it).
-        if let Some(session) = rlock.reenter(me) {
-            self.waiting.cancel(rlock.lock.gate());
-            return Poll::Ready(self.handle.take().expect("checked").guard(session));
-        }
-        let session = match std::task::ready!(self.waiting.poll(rlock.lock.gate(), s)) {
-            Ok(()) => rlock.became_owner(me),
-            Err(_) => unreachable!("a Lock is never closed"),
-        };
-        Poll::Ready(self.handle.take().expect("checked").guard(session))
-    }
-
-    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Option<H::Guard>> {
-        // One last try at the deadline, then give up.
-        if let Some(handle) = &self.handle
-            && let Poll::Ready(Ok(())) = self
-                .waiting
-                .poll(handle.rlock().lock.gate(), &mut Strategy::NoWait)
-        {
-            let handle = self.handle.take().expect("checked above");
-            let session = handle.rlock().became_owner(owner_id());
-            return Poll::Ready(Some(handle.guard(session)));
-        }
-        if let Some(handle) = self.handle.take() {
-            self.waiting.cancel(handle.rlock().lock.gate());
-        }
-        Poll::Ready(None)
-    }
-
-    fn in_time(out: H::Guard) -> Option<H::Guard> {
-        Some(out)
-    }
-}
-
-impl<H: RLockHandle> Drop for RLockFuture<H> {
-    fn drop(&mut self) {
-        if let Some(handle) = &self.handle {
-            self.waiting.cancel(handle.rlock().lock.gate());
-        }
-    }
-}
-
-impl<H: RLockHandle> fmt::Debug for RLockFuture<H> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RLockFuture").finish_non_exhaustive()
-    }
-}
-
-waiting_future! {
-    impl[H: RLockHandle] RLockFuture<H> => H::Guard, timed Option<H::Guard>;
-    example: "```
-use std::time::Duration;
-let r = amphi::RLock::new(0);
-let g = r.lock().wait();
-// The same thread re-enters at once, even with a zero timeout.
-assert!(r.lock().wait_timeout(Duration::ZERO).is_some());
-drop(g);
-```"
-}
+/// The future of [`RLock::lock_arc`]; as [`RLockFuture`], with an owned
+/// guard. `Send` and `Sync` when `T: Send + Sync`; `Unpin`.
+///
+/// # Cancel safety
+///
+/// Cancel safe.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// let r = Arc::new(amphi::RLock::new(1));
+/// let fut: amphi::futures::RLockArcFuture<i32> = r.lock_arc();
+/// assert_eq!(*fut.wait(), 1);
+/// ```
+pub type RLockArcFuture<T> = Acquiring<Arc<RLock<T>>>;

@@ -268,7 +268,7 @@ fn auto_traits() {
     assert_impl_all!(RLock<AtomicUsize>: Send, Sync);
     assert_impl_all!(amphi::RLockGuard<'static, AtomicUsize>: Send, Sync);
     assert_impl_all!(amphi::RLockGuardArc<AtomicUsize>: Send, Sync);
-    assert_impl_all!(amphi::futures::RLockFuture<&'static RLock<AtomicUsize>>: Send, Sync, Unpin);
+    assert_impl_all!(amphi::futures::RLockFuture<'static, AtomicUsize>: Send, Sync, Unpin);
     // A value that is not Sync cannot be shared through &T guards.
     assert_not_impl_any!(RLock<std::cell::Cell<u8>>: Sync);
     assert_not_impl_any!(amphi::RLockGuard<'static, std::cell::Cell<u8>>: Send);
