@@ -134,8 +134,8 @@
 //! is busy elsewhere) stops nobody for long: a lock or permit reserved for
 //! it by the fairness fallback goes to others once it has been free for
 //! 2 ms (the next `try_` call or arriving waiter takes it), and a lock
-//! wake-up it does not take up is repeated to the next waiter after 32
-//! further unlocks.
+//! wake-up it does not take up is repeated to the next waiter once unlocks
+//! have kept finding it pending for 2 ms.
 //!
 //! # No poisoning
 //!

@@ -58,8 +58,9 @@ impl Word for LockWord {
 /// **A future kept alive but not polled stops nobody** (a `&mut fut` in a
 /// `select!` loop that is busy elsewhere): if it holds the reservation and
 /// the lock has been free for 2 ms, the next `try_lock` or arriving waiter
-/// ends the reservation; if it was woken and does not come, every 32nd
-/// unlock that finds its wake-up still pending wakes the next waiter too.
+/// ends the reservation (a thread that finds the lock held that way looks
+/// again when it would be stale); if it was woken and does not come, unlocks
+/// that keep finding its wake-up pending for 2 ms wake the next waiter too.
 ///
 /// **No poisoning**: a panic while the guard is held unlocks the lock.
 ///
