@@ -20,5 +20,6 @@ pub use crate::core::Acquiring;
 pub use crate::core::Timeout;
 pub use crate::event::EventWait;
 pub use crate::lock::{LockArcFuture, LockFuture};
+pub use crate::queue::{Get, GetMany, GetStream, Join, Put, PutMany};
 pub use crate::rlock::{RLockArcFuture, RLockFuture};
 pub use crate::semaphore::{AcquireArcFuture, AcquireFuture};

@@ -160,6 +160,7 @@ mod condition;
 mod core;
 mod event;
 mod lock;
+mod queue;
 mod raw;
 mod rlock;
 mod semaphore;
@@ -171,6 +172,11 @@ pub use condition::{Condition, Relock, WaitTimeoutResult};
 pub use core::Waiters;
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockGuardArc};
+pub use queue::{
+    BlockingIter, Fifo, GenericQueue, GetTimeoutError, Lifo, LifoQueue, Order, Priority,
+    PriorityQueue, PutError, PutTimeoutError, Queue, QueueRef, ShutDown, TaskDoneError,
+    TryGetError, TryPutError,
+};
 pub use rlock::{RLock, RLockGuard, RLockGuardArc};
 pub use semaphore::{
     AcquireTimeoutError, AsSemaphore, BoundedSemaphore, Closed, OverRelease, Semaphore,
