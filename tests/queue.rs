@@ -113,7 +113,10 @@ fn capacity_accessors() {
 fn bounded_zero_panics_with_a_clear_message() {
     let err = std::panic::catch_unwind(|| Queue::<u8>::bounded(0)).unwrap_err();
     let msg = panic_message(&*err);
-    assert!(msg.contains("bounded(0)") && msg.contains("Queue::new(0)"), "{msg}");
+    assert!(
+        msg.contains("bounded(0)") && msg.contains("Queue::new(0)"),
+        "{msg}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -134,7 +137,10 @@ fn refused_items_come_back_blocking() {
     assert_eq!(q.get().wait_timeout(SHORT), Err(GetTimeoutError::TimedOut));
     assert_elapsed_about(start, SHORT);
     q.shutdown(false);
-    assert_eq!(q.put_blocking(String::from("c")), Err(PutError(String::from("c"))));
+    assert_eq!(
+        q.put_blocking(String::from("c")),
+        Err(PutError(String::from("c")))
+    );
     assert_eq!(
         q.try_put(String::from("d")),
         Err(TryPutError::ShutDown(String::from("d")))
@@ -159,7 +165,10 @@ async fn refused_items_come_back_async() {
     assert_eq!(q.get().timeout(SHORT).await, Err(GetTimeoutError::TimedOut));
     q.shutdown(false);
     assert_eq!(q.put(3).await, Err(PutError(3)));
-    assert_eq!(q.put(4).timeout(SHORT).await, Err(PutTimeoutError::ShutDown(4)));
+    assert_eq!(
+        q.put(4).timeout(SHORT).await,
+        Err(PutTimeoutError::ShutDown(4))
+    );
     assert_eq!(q.get().await, Err(ShutDown));
     assert_eq!(q.get().timeout(SHORT).await, Err(GetTimeoutError::ShutDown));
 }
@@ -180,7 +189,10 @@ fn errors_display_and_debug_without_item_bounds() {
 #[test]
 fn zero_timeout_only_tries_and_huge_timeout_saturates() {
     let q = Queue::new(1);
-    assert_eq!(q.get().wait_timeout(Duration::ZERO), Err(GetTimeoutError::TimedOut));
+    assert_eq!(
+        q.get().wait_timeout(Duration::ZERO),
+        Err(GetTimeoutError::TimedOut)
+    );
     q.put(1).wait_timeout(Duration::MAX).unwrap();
     assert_eq!(
         q.put(2).wait_timeout(Duration::ZERO),
@@ -338,7 +350,10 @@ fn get_blocking_on_a_current_thread_runtime_refuses() {
 fn batches_peek_and_drain() {
     let q = Queue::new(3);
     assert_eq!(q.peek(), None);
-    assert_eq!(q.try_put_many([1, 2, 3, 4]), Err(TryPutError::Full(vec![4])));
+    assert_eq!(
+        q.try_put_many([1, 2, 3, 4]),
+        Err(TryPutError::Full(vec![4]))
+    );
     assert_eq!(q.peek(), Some(1));
     assert_eq!(q.peek_with(|v| v * 10), Some(10));
     assert_eq!(q.get_many(2).wait(), Ok(vec![1, 2]));
@@ -347,7 +362,11 @@ fn batches_peek_and_drain() {
     assert_eq!(q.drain(), Vec::<i32>::new());
     assert_eq!(q.unfinished(), 3);
     assert_eq!(q.task_done_many(4), Err(TaskDoneError));
-    assert_eq!(q.unfinished(), 3, "a refused task_done_many changes nothing");
+    assert_eq!(
+        q.unfinished(),
+        3,
+        "a refused task_done_many changes nothing"
+    );
     q.task_done_many(3).unwrap();
     assert_eq!(
         q.get_many(5).wait_timeout(SHORT),
@@ -375,7 +394,10 @@ fn put_many_waits_for_room_and_a_getter_frees_it() {
 #[test]
 fn put_many_timed_out_gives_back_only_what_did_not_go_in() {
     let q = Queue::new(2);
-    let e = q.put_many(vec![1, 2, 3, 4]).wait_timeout(SHORT).unwrap_err();
+    let e = q
+        .put_many(vec![1, 2, 3, 4])
+        .wait_timeout(SHORT)
+        .unwrap_err();
     assert_eq!(e, PutTimeoutError::TimedOut(vec![3, 4]));
     assert_eq!(q.drain(), vec![1, 2]);
     assert_eq!(q.unfinished(), 2);
@@ -560,9 +582,7 @@ async fn shutdown_wakes_blocked_getters_putters_and_joiners_of_both_kinds() {
         let f = Arc::clone(&full);
         joiner_threads.push(spawn_thread(move || f.join().wait_timeout(DEADLINE)));
     }
-    let getter_tasks: Vec<_> = (0..2)
-        .map(|_| tokio::spawn(empty.get_arc()))
-        .collect();
+    let getter_tasks: Vec<_> = (0..2).map(|_| tokio::spawn(empty.get_arc())).collect();
     let putter_tasks: Vec<_> = (0..2)
         .map(|i| tokio::spawn(full.put_arc(200 + i)))
         .collect();
@@ -598,7 +618,11 @@ async fn shutdown_wakes_blocked_getters_putters_and_joiners_of_both_kinds() {
         refused.push(join_task(t).await.unwrap_err().into_inner());
     }
     refused.sort();
-    assert_eq!(refused, vec![100, 101, 200, 201], "every putter got its item back");
+    assert_eq!(
+        refused,
+        vec![100, 101, 200, 201],
+        "every putter got its item back"
+    );
     for r in join_threads(joiner_threads).await {
         assert!(r);
     }
