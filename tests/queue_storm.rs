@@ -128,9 +128,7 @@ async fn put_task<O: Order<u64>>(q: &Q<O>, l: &Ledger, who: u64) {
             },
             1 => match q.put(id).timeout(rng.micros(300)).await {
                 Ok(()) => l.put(id),
-                Err(PutTimeoutError::TimedOut(id) | PutTimeoutError::ShutDown(id)) => {
-                    l.refused(id)
-                }
+                Err(PutTimeoutError::TimedOut(id) | PutTimeoutError::ShutDown(id)) => l.refused(id),
             },
             _ => {
                 // Cancelled by an outer timeout: the item is dropped with
@@ -286,11 +284,7 @@ where
     );
     if !cut_short {
         assert!(!refused.is_empty(), "the storm never filled the queue");
-        assert!(
-            got.len() > 100,
-            "the storm moved items ({} got)",
-            got.len()
-        );
+        assert!(got.len() > 100, "the storm moved items ({} got)", got.len());
     }
 }
 
