@@ -421,3 +421,77 @@ fn barrier_rounds_do_not_allocate() {
     );
     assert_blocked_without_alloc("Barrier::wait_blocking", res);
 }
+
+#[test]
+fn bounded_queue_steady_state_allocates_nothing_per_item() {
+    let q = amphi::Queue::bounded(64);
+    let p = amphi::PriorityQueue::bounded(64);
+    let l = amphi::LifoQueue::bounded(64);
+    assert_no_alloc("bounded put/get, 10 000 items", || {
+        for i in 0..10_000u64 {
+            q.try_put(i).unwrap();
+            p.try_put(i).unwrap();
+            l.try_put(i).unwrap();
+            if i % 32 == 31 {
+                for _ in 0..32 {
+                    q.get_blocking().unwrap();
+                    p.get().wait().unwrap();
+                    l.try_get().unwrap();
+                }
+                q.task_done_many(32).unwrap();
+            }
+        }
+    });
+    drop((q.drain(), p.drain(), l.drain()));
+    q.task_done_many(q.unfinished()).unwrap();
+    assert_no_alloc("blocking put/get and the timed forms", || {
+        q.put_blocking(1).unwrap();
+        q.put(2).wait_timeout(DEADLINE).unwrap();
+        assert_eq!(q.get().wait_timeout(DEADLINE), Ok(1));
+        assert_eq!(q.get().wait_timeout(Duration::ZERO), Ok(2));
+        assert!(q.get().wait_timeout(Duration::ZERO).is_err());
+        assert_eq!(q.peek(), None);
+        q.len()
+    });
+    assert_no_alloc("async put/get polled once, uncontended", || {
+        assert!(poll_once(q.put(3)).is_ready());
+        assert!(matches!(poll_once(q.get()), Poll::Ready(Ok(3))));
+    });
+}
+
+#[test]
+fn blocking_queue_waits_that_really_block() {
+    let q = Arc::new(amphi::Queue::<u64>::bounded(1));
+    let r = measure_blocked_wait(
+        Arc::clone(&q),
+        |_| Box::new(()),
+        |q, _| q.try_put(7).unwrap(),
+        |q| assert_eq!(q.get_blocking(), Ok(7)),
+    );
+    assert_blocked_without_alloc("Queue::get_blocking", r);
+    let r = measure_blocked_wait(
+        Arc::clone(&q),
+        |q| {
+            drop(q.drain());
+            q.try_put(1).unwrap();
+            Box::new(())
+        },
+        |q, _| assert_eq!(q.try_get(), Ok(1)),
+        |q| q.put_blocking(2).unwrap(),
+    );
+    assert_blocked_without_alloc("Queue::put_blocking", r);
+    assert_eq!(q.drain(), vec![2]);
+    let r = measure_blocked_wait(
+        Arc::clone(&q),
+        |q| {
+            q.try_put(1).unwrap();
+            Box::new(())
+        },
+        |q, _| {
+            assert_eq!(q.drain(), vec![1]);
+            q.task_done_many(q.unfinished()).unwrap();
+        },
+        |q| q.join_blocking(),
+    );
+    assert_blocked_without_alloc("Queue::join_blocking", r);
+}

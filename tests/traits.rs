@@ -186,6 +186,34 @@ assert_impl_all!(Timeout<ConditionWait<'static, LockGuardArc<u8>>>: Send, Future
 assert_not_impl_any!(Timeout<LockFuture<'static, Rc<u8>>>: Send);
 
 // ---------------------------------------------------------------------------
+// The queue family: Send + Sync when the items are Send; every future and
+// the stream are Unpin whatever the item (the item is never pinned).
+// ---------------------------------------------------------------------------
+
+assert_impl_all!(amphi::Queue<u8>: Send, Sync, Unpin, Debug, Default);
+assert_impl_all!(amphi::LifoQueue<Cell<u8>>: Send, Sync);
+assert_impl_all!(amphi::PriorityQueue<u8>: Send, Sync, Unpin, Debug, Default);
+assert_not_impl_any!(amphi::Queue<Rc<u8>>: Send, Sync);
+assert_impl_all!(amphi::futures::Get<&'static amphi::Queue<u8>>: Send, Sync, Unpin, Debug, Future);
+assert_impl_all!(amphi::futures::Get<Arc<amphi::Queue<u8>>>: Send, Sync, Unpin, Future);
+const _: () = assert_static::<amphi::futures::Get<Arc<amphi::Queue<u8>>>>();
+assert_impl_all!(amphi::futures::Put<Arc<amphi::Queue<std::marker::PhantomPinned>>>: Unpin);
+assert_impl_all!(amphi::futures::Put<Arc<amphi::Queue<u8>>>: Send, Sync, Unpin, Debug, Future);
+assert_impl_all!(amphi::futures::Put<&'static amphi::Queue<Cell<u8>>>: Send, Unpin);
+assert_not_impl_any!(amphi::futures::Put<&'static amphi::Queue<Rc<u8>>>: Send);
+assert_impl_all!(amphi::futures::GetMany<&'static amphi::Queue<u8>>: Send, Sync, Unpin, Debug, Future);
+assert_impl_all!(amphi::futures::PutMany<&'static amphi::Queue<std::marker::PhantomPinned>>: Unpin);
+assert_impl_all!(amphi::futures::PutMany<&'static amphi::Queue<u8>>: Send, Sync, Debug, Future);
+assert_impl_all!(amphi::futures::Join<'static, u8, amphi::Fifo>: Send, Sync, Unpin, Debug, Future<Output = ()>);
+assert_impl_all!(amphi::futures::GetStream<Arc<amphi::Queue<u8>>>: Send, Sync, Unpin, Debug, futures::Stream<Item = u8>);
+assert_impl_all!(amphi::BlockingIter<'static, u8, amphi::Fifo>: Send, Sync, Debug, Iterator<Item = u8>);
+assert_impl_all!(Timeout<amphi::futures::Get<Arc<amphi::Queue<u8>>>>: Send, Future<Output = Result<u8, amphi::GetTimeoutError>>);
+assert_impl_all!(amphi::TryPutError<Rc<u8>>: Debug, Display);
+assert_impl_all!(amphi::PutError<u8>: Send, Sync, Debug, Display, Copy, Eq, std::error::Error);
+assert_impl_all!(amphi::ShutDown: Send, Sync, Debug, Display, Copy, Eq, std::error::Error);
+assert_impl_all!(amphi::TaskDoneError: Send, Sync, Debug, Display, Copy, Eq, std::error::Error);
+
+// ---------------------------------------------------------------------------
 // Runtime checks
 // ---------------------------------------------------------------------------
 
