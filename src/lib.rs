@@ -2,9 +2,10 @@
 //! lives in both worlds.
 //!
 //! The same [`Lock`], [`RLock`], [`Condition`], [`Semaphore`],
-//! [`BoundedSemaphore`], [`Event`] and [`Barrier`] can be waited on by OS
-//! threads (blocking) and by tokio tasks (`.await`) at the same time, with
-//! timeouts on both sides.
+//! [`BoundedSemaphore`], [`Event`], [`Barrier`] and queues ([`Queue`],
+//! [`LifoQueue`], [`PriorityQueue`]) can be waited on by OS threads
+//! (blocking) and by tokio tasks (`.await`) at the same time, with timeouts
+//! on both sides.
 //!
 //! # The naming grid
 //!
@@ -21,8 +22,11 @@
 //! semaphore acquires `Result<permit, AcquireTimeoutError>` (a semaphore can
 //! also be closed), timed [`Event`] waits `bool` (`true`: set), and timed
 //! [`Condition`] waits give the guard back together with a
-//! [`WaitTimeoutResult`] (`.timed_out()`). A zero timeout only tries; a
-//! timeout too large for `Instant` means "wait forever".
+//! [`WaitTimeoutResult`] (`.timed_out()`). Timed queue calls give a
+//! `Result` whose error says timed out or shut down, and a refused put
+//! carries its item back ([`PutTimeoutError::TimedOut`]`(item)`). A zero
+//! timeout only tries; a timeout too large for `Instant` means "wait
+//! forever".
 //!
 //! Every primitive reports how many threads and tasks wait on it right now
 //! (`waiters()`, a [`Waiters`] snapshot), to see what is stuck.
@@ -61,6 +65,27 @@
 //! | `ev.set()` / `clear()` / `is_set()` | `ev.set()` / `ev.clear()` / `ev.is_set()` | same |
 //! | `ev.wait()` | `ev.wait_blocking()` | `ev.wait().await` |
 //! | `ev.wait(t)` | `ev.wait().wait_timeout(t)` (`bool`) | `ev.wait().timeout(t).await` (`bool`) |
+//! | `q = Queue(maxsize)` / `LifoQueue` / `PriorityQueue` | `let q = Queue::new(maxsize)` (0: unbounded) / `LifoQueue::new(..)` / `PriorityQueue::new(..)` | same |
+//! | `q.qsize()` / `empty()` / `full()` / `maxsize` | `q.len()` / `q.is_empty()` / `q.is_full()` / `q.maxsize()` | same |
+//! | `q.put(x)` | `q.put_blocking(x)?` | `q.put(x).await?` |
+//! | `q.put(x, timeout=t)` → `Full` | `q.put(x).wait_timeout(t)` → `Err(TimedOut(x))` | `q.put(x).timeout(t).await` |
+//! | `q.put_nowait(x)` → `Full` | `q.try_put(x)` → `Err(TryPutError::Full(x))` | same |
+//! | `q.get()` | `q.get_blocking()?` | `q.get().await?` |
+//! | `q.get(timeout=t)` → `Empty` | `q.get().wait_timeout(t)` → `Err(GetTimeoutError::TimedOut)` | `q.get().timeout(t).await` |
+//! | `q.get_nowait()` → `Empty` | `q.try_get()` → `Err(TryGetError::Empty)` | same |
+//! | `q.task_done()` (`ValueError` if too often) | `q.task_done()` → `Err(TaskDoneError)` | same |
+//! | `q.join()` | `q.join_blocking()` | `q.join().await` |
+//! | `q.unfinished_tasks` | `q.unfinished()` | same |
+//! | `q.shutdown(immediate)` | `q.shutdown(immediate)` → the removed items | same |
+//! | `except ShutDown` | `Err(ShutDown)`; a put's error carries the item | same |
+//! | (no Python equivalent) | `put_many`, `get_many(n)`, `drain()`, `peek()`, `iter_blocking()` | `put_many(..).await`, `get_many(n).await`, `stream()` |
+//!
+//! Where the queues differ from Python on purpose: `shutdown(true)` returns
+//! the items it removes (Python drops them); equal priorities leave in put
+//! order; [`join`](GenericQueue::join) returns once the unfinished count was
+//! zero at some moment after the call (as `asyncio.Queue.join`; threading's
+//! `join` looks again after waking and can miss that moment); `maxsize` is a
+//! `usize` fixed at construction, 0 meaning unbounded.
 //!
 //! # Blocking inside a runtime
 //!
@@ -123,19 +148,27 @@
 //! # Cancel safety
 //!
 //! Dropping a pending amphi future (a timeout, `select!`, an aborted task)
-//! loses nothing: no lock hand-off, no permit, no notification. A wake-up
-//! meant for one waiter that had already reached the dropped one (a lock
-//! hand-off, a permit, a `notify(1)`) passes on to the next waiter. A
-//! broadcast (`Event::set`, [`Condition::notify_all`], `Semaphore::close`)
-//! is not handed on: a waiter that came after it must not wake for something
-//! that happened before it came.
+//! loses nothing: no lock hand-off, no permit, no queue item, no
+//! notification. A wake-up meant for one waiter that had already reached the
+//! dropped one (a lock hand-off, a permit, a `notify(1)`, an "item ready" or
+//! "room free") passes on to the next waiter. A broadcast (`Event::set`,
+//! [`Condition::notify_all`], `Semaphore::close`, a queue's "all done" and
+//! shutdown) is not handed on: a waiter that came after it must not wake
+//! for something that happened before it came. An item leaves a queue only
+//! when a get returns it; a put future dropped before it is ready never put
+//! its item (take it back first with [`Put::into_item`](futures::Put::into_item)).
 //!
 //! A future kept alive but not polled (a `&mut fut` in a `select!` loop that
 //! is busy elsewhere) stops nobody for long: a lock or permit reserved for
 //! it by the fairness fallback goes to others once it has been free for
 //! 2 ms (the next `try_` call or arriving waiter takes it), and a lock
 //! wake-up it does not take up is repeated to the next waiter once unlocks
-//! have kept finding it pending for 2 ms.
+//! have kept finding it pending for 2 ms. Queues have no such clock: a get
+//! or put future that was woken and is not polled holds that one wake-up
+//! until it is polled or dropped. New callers are not stopped (a new get or
+//! `try_get` takes the item at once, and the next put wakes the next
+//! waiting getter), but a waiter already asleep can stay asleep behind it
+//! until then.
 //!
 //! # No poisoning
 //!

@@ -1280,12 +1280,21 @@ impl<T, O: Order<T>> fmt::Debug for GenericQueue<T, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.lock();
         f.debug_struct("Queue")
-            .field("order", &std::any::type_name::<O>().rsplit("::").next())
+            .field("order", &OrderName(std::any::type_name::<O>()))
             .field("len", &st.items.len())
             .field("maxsize", &self.maxsize)
             .field("unfinished", &st.unfinished)
             .field("shutdown", &st.shutdown)
             .finish_non_exhaustive()
+    }
+}
+
+/// Prints an order's type name without its path (`Fifo`).
+struct OrderName(&'static str);
+
+impl fmt::Debug for OrderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.rsplit("::").next().unwrap_or(self.0))
     }
 }
 
