@@ -251,7 +251,7 @@ where
         } else {
             threads.push(spawn_thread(move || {
                 let mut n = 0;
-                while let Ok(_) = q.get_blocking() {
+                while q.get_blocking().is_ok() {
                     n += 1;
                     q.task_done().unwrap();
                 }
@@ -460,7 +460,7 @@ fn join_blocks_until_every_item_is_done() {
     let worker = {
         let q = Arc::clone(&q);
         spawn_thread(move || {
-            while let Ok(_) = q.get().wait_timeout(SHORT) {
+            while q.get().wait_timeout(SHORT).is_ok() {
                 q.task_done().unwrap();
             }
         })

@@ -80,7 +80,7 @@ where
     );
     for i in 0..QUEUE_SIZE as i64 - 1 {
         q.put_blocking(i).unwrap();
-        assert!(q.len() > 0, "queue should not be empty");
+        assert!(!q.is_empty(), "queue should not be empty");
     }
     assert!(!qfull(q), "queue should not be full");
     let last = 2 * QUEUE_SIZE as i64;
@@ -405,7 +405,7 @@ where
         spawn_thread(move || {
             assert!(ev.wait().wait_timeout(DEADLINE));
             q.shutdown(immediate);
-            q.len() == 0
+            q.is_empty()
         })
     };
     if immediate {

@@ -952,7 +952,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// let worker = std::thread::spawn({
     ///     let q = Arc::clone(&q);
     ///     move || {
-    ///         while let Ok(_) = q.try_get() {
+    ///         while q.try_get().is_ok() {
     ///             q.task_done().unwrap();
     ///         }
     ///     }
