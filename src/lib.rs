@@ -206,8 +206,8 @@ pub use core::Waiters;
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockGuardArc};
 pub use queue::{
-    BlockingIter, Fifo, GenericQueue, GetTimeoutError, Lifo, LifoQueue, Order, Priority,
-    PriorityQueue, PutError, PutTimeoutError, Queue, QueueRef, ShutDown, TaskDoneError,
+    BlockingIter, Fifo, GenericQueue, GetTimeoutError, Lifo, LifoQueue, Order, Prioritized,
+    Priority, PriorityQueue, PutError, PutTimeoutError, Queue, QueueRef, ShutDown, TaskDoneError,
     TryGetError, TryPutError,
 };
 pub use rlock::{RLock, RLockGuard, RLockGuardArc};

@@ -843,3 +843,23 @@ fn a_waiting_event_driven_consumer_stops_when_set_and_empty() {
     stop.set();
     assert_eq!(consumer.join(), 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prioritized_items_keep_put_order_within_a_priority_across_worlds() {
+    use amphi::Prioritized;
+    let q = Arc::new(PriorityQueue::new(0));
+    // A thread and a task put jobs whose payloads sort against put order.
+    let p = Arc::clone(&q);
+    spawn_thread(move || {
+        for (i, name) in ["zeta", "eta", "alpha"].into_iter().enumerate() {
+            p.put_blocking(Prioritized::new(1, (i, name))).unwrap();
+        }
+    })
+    .join_async()
+    .await;
+    for (i, name) in ["omega", "beta"].into_iter().enumerate() {
+        q.put(Prioritized::new(0, (i, name))).await.unwrap();
+    }
+    let got: Vec<&str> = q.drain().into_iter().map(|j| j.into_item().1).collect();
+    assert_eq!(got, ["omega", "beta", "zeta", "eta", "alpha"]);
+}

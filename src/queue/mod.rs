@@ -40,7 +40,7 @@ pub use error::{
     GetTimeoutError, PutError, PutTimeoutError, ShutDown, TaskDoneError, TryGetError, TryPutError,
 };
 use order::Store;
-pub use order::{Fifo, Lifo, Order, Priority};
+pub use order::{Fifo, Lifo, Order, Prioritized, Priority};
 
 /// A first-in, first-out queue that threads and tasks share (Python's
 /// `queue.Queue`). All its methods are on [`GenericQueue`].
@@ -87,20 +87,27 @@ pub type Queue<T> = GenericQueue<T, Fifo>;
 pub type LifoQueue<T> = GenericQueue<T, Lifo>;
 
 /// A queue that hands out its smallest item first, threads and tasks alike
-/// (Python's `queue.PriorityQueue`). Among equal items the one put first
-/// leaves first, so `(priority, job)` pairs need no tie-breaking counter.
-/// All its methods are on [`GenericQueue`].
+/// (Python's `queue.PriorityQueue`). Among equal items (by `Ord`) the one
+/// put first leaves first. A `(priority, job)` tuple compares the job too;
+/// to order by priority alone, in put order within a priority, put
+/// [`Prioritized`] items. All its methods are on [`GenericQueue`].
 ///
 /// # Examples
 ///
 /// ```
+/// use amphi::Prioritized;
 /// let jobs = amphi::PriorityQueue::new(0);
-/// jobs.put_blocking((5, "backup")).unwrap();
-/// jobs.put_blocking((0, "page the on-call")).unwrap();
-/// jobs.put_blocking((5, "report")).unwrap();
-/// assert_eq!(jobs.get_blocking().unwrap().1, "page the on-call");
-/// assert_eq!(jobs.get_blocking().unwrap().1, "backup"); // equal: put order
-/// assert_eq!(jobs.get_blocking().unwrap().1, "report");
+/// jobs.put_blocking(Prioritized::new(5, "report")).unwrap();
+/// jobs.put_blocking(Prioritized::new(0, "page the on-call")).unwrap();
+/// jobs.put_blocking(Prioritized::new(5, "backup")).unwrap();
+/// assert_eq!(jobs.get_blocking().unwrap().item, "page the on-call");
+/// assert_eq!(jobs.get_blocking().unwrap().item, "report"); // equal: put order
+/// assert_eq!(jobs.get_blocking().unwrap().item, "backup");
+///
+/// let plain = amphi::PriorityQueue::new(0);
+/// plain.put_blocking((5, "report")).unwrap();
+/// plain.put_blocking((5, "backup")).unwrap();
+/// assert_eq!(plain.get_blocking(), Ok((5, "backup"))); // the job is compared
 /// ```
 pub type PriorityQueue<T> = GenericQueue<T, Priority>;
 
@@ -935,7 +942,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     ///
     /// It returns once the unfinished count has been zero at some moment
     /// after the call (as `asyncio.Queue.join` does): an item put right
-    /// after that moment does not hold it back.
+    /// after that moment does not hold it back. Only `task_done` (and
+    /// `shutdown(true)`, for the items it removes) lowers the count: if the
+    /// consumers never call `task_done`, `join` never returns, even once
+    /// the queue is shut down and empty (as in Python).
     ///
     /// # Cancel safety
     ///

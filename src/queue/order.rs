@@ -206,3 +206,75 @@ impl<T: Ord> Store<T> for Heap<T> {
         self.heap.len()
     }
 }
+
+/// An item with a priority, ordered by the priority alone: put these in a
+/// [`PriorityQueue`](crate::PriorityQueue) to get "lowest priority value
+/// first, and in put order within a priority" without a tie-breaking
+/// counter and without an `Ord` for the item.
+///
+/// A plain `(priority, item)` tuple compares the item too, so two jobs of
+/// the same priority leave in the item's order, not in put order.
+///
+/// # Examples
+///
+/// ```
+/// use amphi::{Prioritized, PriorityQueue};
+/// let jobs = PriorityQueue::new(0);
+/// jobs.try_put(Prioritized::new(5, "report")).unwrap();
+/// jobs.try_put(Prioritized::new(5, "backup")).unwrap();
+/// jobs.try_put(Prioritized::new(0, "page the on-call")).unwrap();
+/// let order: Vec<&str> = jobs.drain().into_iter().map(|j| j.item).collect();
+/// assert_eq!(order, ["page the on-call", "report", "backup"]);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prioritized<P, T> {
+    /// Smaller leaves first.
+    pub priority: P,
+    /// The payload, never compared.
+    pub item: T,
+}
+
+impl<P, T> Prioritized<P, T> {
+    /// Pairs `item` with `priority`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let job = amphi::Prioritized::new(1, "build");
+    /// assert_eq!((job.priority, job.item), (1, "build"));
+    /// ```
+    pub fn new(priority: P, item: T) -> Self {
+        Prioritized { priority, item }
+    }
+
+    /// The item, without its priority.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(amphi::Prioritized::new(1, "build").into_item(), "build");
+    /// ```
+    pub fn into_item(self) -> T {
+        self.item
+    }
+}
+
+impl<P: PartialEq, T> PartialEq for Prioritized<P, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority == other.priority
+    }
+}
+
+impl<P: Eq, T> Eq for Prioritized<P, T> {}
+
+impl<P: PartialOrd, T> PartialOrd for Prioritized<P, T> {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        self.priority.partial_cmp(&other.priority)
+    }
+}
+
+impl<P: Ord, T> Ord for Prioritized<P, T> {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.priority.cmp(&other.priority)
+    }
+}
