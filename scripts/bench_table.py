@@ -53,6 +53,20 @@ TARGETS = [
     (r"event_fanout_threads_\d+", "at or below tokio Notify", ["tokio_notify"], 1.0),
     (r"condition_pingpong_(task_task|thread_task)", "at or below tokio Notify", ["tokio_notify"], 1.0),
     (r"rlock_.*", "within 1.5x of parking_lot's ReentrantMutex", ["parking_lot"], 1.5),
+    (
+        r"queue_(spsc|mpmc)_(bounded|unbounded)_blocking(_\d+)?",
+        "throughput >= 0.8x crossbeam-channel",
+        ["crossbeam"],
+        1.25,
+    ),
+    (r"queue_(spsc|mpmc|mpsc)_bounded_async(_\d+)?", "throughput >= 0.8x kanal", ["kanal"], 1.25),
+    (r"queue_mixed_.*", "throughput >= kanal", ["kanal"], 1.0),
+    (
+        r"queue_(lifo|priority)_threads_\d+",
+        "throughput >= Mutex + Condvar",
+        ["mutex_condvar"],
+        1.0,
+    ),
 ]
 
 # Order of groups in the output (by file / scenario), others after.
@@ -76,6 +90,18 @@ GROUP_ORDER = [
     "barrier_threads_4",
     "barrier_threads_8",
     "barrier_tasks_8",
+    "queue_spsc_bounded_blocking",
+    "queue_spsc_unbounded_blocking",
+    "queue_mpmc_bounded_blocking_4",
+    "queue_mpmc_bounded_blocking_16",
+    "queue_spsc_bounded_async",
+    "queue_mpmc_bounded_async_4",
+    "queue_mpsc_bounded_async_4",
+    "queue_mixed_threads_to_tasks",
+    "queue_mixed_tasks_to_threads",
+    "queue_lifo_threads_4",
+    "queue_priority_threads_4",
+    "queue_pingpong_thread_task",
 ]
 
 WHAT_IS_ONE_ITERATION = {
@@ -98,6 +124,18 @@ WHAT_IS_ONE_ITERATION = {
     "barrier_threads_4": "one round of 4 threads",
     "barrier_threads_8": "one round of 8 threads",
     "barrier_tasks_8": "one round of 8 tasks",
+    "queue_spsc_bounded_blocking": "1024 messages, 1 thread -> 1 thread, capacity 64",
+    "queue_spsc_unbounded_blocking": "1024 messages, 1 thread -> 1 thread, unbounded",
+    "queue_mpmc_bounded_blocking_4": "1024 messages, 4 threads -> 4 threads, capacity 64",
+    "queue_mpmc_bounded_blocking_16": "1024 messages, 16 threads -> 16 threads, capacity 64",
+    "queue_spsc_bounded_async": "1024 messages, 1 task -> 1 task, capacity 64",
+    "queue_mpmc_bounded_async_4": "1024 messages, 4 tasks -> 4 tasks, capacity 64",
+    "queue_mpsc_bounded_async_4": "1024 messages, 4 tasks -> 1 task, capacity 64",
+    "queue_mixed_threads_to_tasks": "1024 messages, 2 threads -> 1 task, capacity 64",
+    "queue_mixed_tasks_to_threads": "1024 messages, 2 tasks -> 1 thread, capacity 64",
+    "queue_lifo_threads_4": "1024 messages, 2 threads -> 2 threads, LIFO, unbounded",
+    "queue_priority_threads_4": "1024 messages, 2 threads -> 2 threads, smallest first, unbounded",
+    "queue_pingpong_thread_task": "one round trip thread -> task -> thread",
 }
 
 
@@ -168,6 +206,96 @@ README_ROWS = {
     "barrier_threads_4": ("barrier round, 4 threads", [("std", "std"), ("tokio", "tokio")]),
     "barrier_threads_8": ("barrier round, 8 threads", [("std", "std"), ("tokio", "tokio")]),
     "barrier_tasks_8": ("barrier round, 8 tasks", [("tokio", "tokio")]),
+    "queue_spsc_bounded_blocking": (
+        "queue 1 -> 1 thread, bounded 64",
+        [
+            ("crossbeam", "crossbeam"),
+            ("kanal", "kanal"),
+            ("flume", "flume"),
+            ("std_mpsc", "std mpsc"),
+            ("async_channel", "async-channel"),
+        ],
+    ),
+    "queue_spsc_unbounded_blocking": (
+        "queue 1 -> 1 thread, unbounded",
+        [
+            ("crossbeam", "crossbeam"),
+            ("kanal", "kanal"),
+            ("flume", "flume"),
+            ("std_mpsc", "std mpsc"),
+            ("async_channel", "async-channel"),
+        ],
+    ),
+    "queue_mpmc_bounded_blocking_4": (
+        "queue 4 -> 4 threads, bounded 64",
+        [
+            ("crossbeam", "crossbeam"),
+            ("kanal", "kanal"),
+            ("flume", "flume"),
+            ("async_channel", "async-channel"),
+        ],
+    ),
+    "queue_mpmc_bounded_blocking_16": (
+        "queue 16 -> 16 threads, bounded 64",
+        [
+            ("crossbeam", "crossbeam"),
+            ("kanal", "kanal"),
+            ("flume", "flume"),
+            ("async_channel", "async-channel"),
+        ],
+    ),
+    "queue_spsc_bounded_async": (
+        "queue 1 -> 1 task, bounded 64",
+        [
+            ("kanal", "kanal"),
+            ("flume", "flume"),
+            ("async_channel", "async-channel"),
+            ("tokio_mpsc", "tokio mpsc"),
+        ],
+    ),
+    "queue_mpmc_bounded_async_4": (
+        "queue 4 -> 4 tasks, bounded 64",
+        [("kanal", "kanal"), ("flume", "flume"), ("async_channel", "async-channel")],
+    ),
+    "queue_mpsc_bounded_async_4": (
+        "queue 4 -> 1 task, bounded 64",
+        [
+            ("kanal", "kanal"),
+            ("flume", "flume"),
+            ("async_channel", "async-channel"),
+            ("tokio_mpsc", "tokio mpsc"),
+        ],
+    ),
+    "queue_mixed_threads_to_tasks": (
+        "queue 2 threads -> 1 task, bounded 64",
+        [
+            ("kanal", "kanal"),
+            ("flume", "flume"),
+            ("async_channel", "async-channel"),
+            ("tokio_mpsc", "tokio mpsc"),
+        ],
+    ),
+    "queue_mixed_tasks_to_threads": (
+        "queue 2 tasks -> 1 thread, bounded 64",
+        [
+            ("kanal", "kanal"),
+            ("flume", "flume"),
+            ("async_channel", "async-channel"),
+            ("tokio_mpsc", "tokio mpsc"),
+        ],
+    ),
+    "queue_lifo_threads_4": (
+        "LifoQueue 2 -> 2 threads",
+        [("mutex_condvar", "std Mutex + Condvar stack")],
+    ),
+    "queue_priority_threads_4": (
+        "PriorityQueue 2 -> 2 threads",
+        [("mutex_condvar", "std Mutex + Condvar heap")],
+    ),
+    "queue_pingpong_thread_task": (
+        "queue ping-pong thread<->task",
+        [("tokio_mpsc", "tokio mpsc"), ("flume", "flume")],
+    ),
 }
 
 
