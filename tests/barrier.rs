@@ -26,8 +26,8 @@ use amphi::{
     Barrier, BarrierTimeoutError, BarrierWaitResult, BrokenBarrier, Event, Waiters, ZeroParties,
 };
 use common::{
-    DEADLINE, Joiner, SHORT, assert_elapsed_about, current_thread_runtime, deadline, join_task,
-    panic_message, spawn_pending, spawn_thread, wait_until, within,
+    DEADLINE, Joiner, Rng, SHORT, assert_elapsed_about, current_thread_runtime, deadline,
+    join_task, panic_message, spawn_pending, spawn_thread, wait_until, within,
 };
 use static_assertions::{assert_impl_all, assert_not_impl_any};
 use tokio_test::task::spawn;
@@ -1397,24 +1397,6 @@ async fn cpython_test_timeout() {
 // ---------------------------------------------------------------------------
 // Randomized cancellation storm
 // ---------------------------------------------------------------------------
-
-/// A small xorshift generator: the storm needs variety, not quality.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-    fn millis(&mut self, max: u64) -> Duration {
-        Duration::from_micros(self.below(max * 1000))
-    }
-}
 
 /// What the storm's parties saw.
 #[derive(Default)]

@@ -14,27 +14,6 @@ use std::time::Duration;
 use amphi::{Event, Lock, Semaphore};
 use common::*;
 
-/// A small xorshift generator: the storms need variety, not quality.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn micros(&mut self, max: u64) -> Duration {
-        Duration::from_micros(self.below(max))
-    }
-}
-
 /// Polls `fut` once with a no-op waker, then drops it (a cancelled waiter
 /// that may or may not have been notified).
 fn poll_once_and_drop<F: Future + Unpin>(mut fut: F) -> Option<F::Output> {

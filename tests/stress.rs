@@ -14,26 +14,11 @@ use std::thread;
 use std::time::Duration;
 
 use amphi::{AcquireTimeoutError, Lock, Semaphore, TryAcquireError};
-use common::{Holders, Joiner, join_threads_within, spawn_thread, within_for};
+use common::{Holders, Joiner, Rng, join_threads_within, spawn_thread, within_for};
 use tokio::task::JoinHandle;
 
 /// The stress runs are long: a looser deadline than the other tests'.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// A tiny xorshift, so that each worker varies its moves without a crate.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: usize) -> Self {
-        Rng(0x9E37_79B9_7F4A_7C15 ^ (seed as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9))
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// The lock's payload: a counter bumped with a non-atomic read-then-write,
 /// and a flag that catches two holders at once.
@@ -143,7 +128,7 @@ async fn lock_with_cancellation_storm() {
         let c = Arc::clone(&c);
         let s = Arc::clone(&successes);
         joiners.push(spawn_thread(move || {
-            let mut rng = Rng::new(t);
+            let mut rng = Rng::new(t as u64);
             for _ in 0..ITERS {
                 let timeout = Duration::from_micros(rng.below(200));
                 if let Some(mut g) = c.value.lock().wait_timeout(timeout) {
@@ -162,7 +147,7 @@ async fn lock_with_cancellation_storm() {
         let c = Arc::clone(&c);
         let s = Arc::clone(&successes);
         tasks.push(tokio::spawn(async move {
-            let mut rng = Rng::new(100 + t);
+            let mut rng = Rng::new(100 + t as u64);
             for _ in 0..ITERS {
                 let got = match rng.below(3) {
                     0 => c.value.lock().timeout(Duration::from_millis(1)).await,
@@ -279,7 +264,7 @@ async fn semaphore_with_cancellation_storm() {
         let sem = Arc::clone(&sem);
         let h = Arc::clone(&h);
         joiners.push(spawn_thread(move || {
-            let mut rng = Rng::new(t);
+            let mut rng = Rng::new(t as u64);
             for _ in 0..ITERS {
                 let timeout = Duration::from_micros(rng.below(200));
                 if let Some(p) = permit_or_timeout(sem.acquire().wait_timeout(timeout)) {
@@ -296,7 +281,7 @@ async fn semaphore_with_cancellation_storm() {
         let sem = Arc::clone(&sem);
         let h = Arc::clone(&h);
         tasks.push(tokio::spawn(async move {
-            let mut rng = Rng::new(100 + t);
+            let mut rng = Rng::new(100 + t as u64);
             for _ in 0..ITERS {
                 let got = match rng.below(3) {
                     0 => permit_or_timeout(sem.acquire().timeout(Duration::from_millis(1)).await),

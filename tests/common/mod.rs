@@ -371,3 +371,31 @@ impl Holders {
         self.max.load(Ordering::SeqCst)
     }
 }
+
+// ---------------------------------------------------------------------------
+// Randomness for the storms
+// ---------------------------------------------------------------------------
+
+/// A small xorshift generator: the storms need variety, not quality.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn micros(&mut self, max: u64) -> Duration {
+        Duration::from_micros(self.below(max))
+    }
+    pub fn millis(&mut self, max: u64) -> Duration {
+        Duration::from_micros(self.below(max * 1000))
+    }
+}
