@@ -608,7 +608,7 @@ impl<G: Relock> Op for ConditionWait<'_, G> {
             };
             match ready!(s.wait_on(&cond.event, &mut self.listener, arm)) {
                 Wake::Woken => self.start_relock(true),
-                Wake::Done(()) => unreachable!("arm never finishes the wait"),
+                Wake::Done(..) => unreachable!("arm never finishes the wait"),
             }
             // A blocked thread was just woken, usually by a notifier that
             // still holds the lock for a moment: spin for it before parking

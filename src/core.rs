@@ -67,7 +67,12 @@ pub enum Wake<T> {
     /// The listener was notified: try again.
     Woken,
     /// `arm` finished the operation while the listener was being set up.
-    Done(T),
+    /// The listener is gone (discarded, handing nothing on); the `bool`
+    /// says whether it had been notified. Such a wake-up may have been
+    /// meant for another waiter (one that started counting after this
+    /// listener was in place): a waiter that took a single unit must then
+    /// look whether units are left for counted waiters and wake one.
+    Done(T, bool),
 }
 
 impl Strategy<'_, '_> {
@@ -76,7 +81,7 @@ impl Strategy<'_, '_> {
     /// `arm` runs right after a new listener is in place, so that a state
     /// change it misses is guaranteed to notify that listener: it announces
     /// the waiter and re-checks the condition (returning `Some` finishes
-    /// without waiting). `Pending` means: async, not yet notified (the listener
+    /// without waiting, see [`Wake::Done`]). `Pending` means: async, not yet notified (the listener
     /// stays in `slot`); blocking, the deadline passed; or `NoWait`.
     pub fn wait_on<T>(
         &mut self,
@@ -92,9 +97,8 @@ impl Strategy<'_, '_> {
                     None => {
                         let listener = slot.insert(event.listen());
                         if let Some(done) = arm() {
-                            // The caller decides whether a notification
-                            // that raced `arm` is discarded or passed on.
-                            return Poll::Ready(Wake::Done(done));
+                            let notified = slot.take().is_some_and(|l| l.discard());
+                            return Poll::Ready(Wake::Done(done, notified));
                         }
                         listener
                     }
@@ -1000,6 +1004,19 @@ impl<W: Word> Gate<W> {
         }
     }
 
+    /// A waiter that took a unit by itself discarded a listener that had
+    /// been notified. That wake-up may have been meant for a waiter that
+    /// started counting after the listener was in place (found by a loom
+    /// model: two `release(1)`s, two blocked acquirers): if units are still
+    /// free and others wait, wake them.
+    #[cold]
+    pub(crate) fn pass_on_after_discard(&self) {
+        let now = self.state.load(Ordering::SeqCst);
+        if now & W::RESERVED == 0 {
+            self.wake_free(now, 0);
+        }
+    }
+
     /// Sets the closed flag and wakes every waiter; `false` if it was set.
     pub(crate) fn close(&self) -> bool {
         let prev = self.state.fetch_or(W::CLOSED, Ordering::AcqRel);
@@ -1086,8 +1103,10 @@ impl Waiting {
                 let claim = match g.try_claim(ticket) {
                     Claim::Busy => {
                         let arm = || Some(g.try_claim(ticket)).filter(|c| *c != Claim::Busy);
+                        // The reserved event is a broadcast to the one
+                        // holder: nothing to pass on.
                         match s.wait_on(&g.reserved, &mut self.listener, arm) {
-                            Poll::Ready(Wake::Done(c)) => c,
+                            Poll::Ready(Wake::Done(c, _)) => c,
                             Poll::Ready(Wake::Woken) => continue,
                             Poll::Pending => return Poll::Pending,
                         }
@@ -1148,8 +1167,13 @@ impl Waiting {
                 _ => s.wait_on(&g.event, &mut self.listener, arm),
             };
             match waited {
-                Poll::Ready(Wake::Done(Attempt::Acquired)) => return self.done(g),
-                Poll::Ready(Wake::Done(_)) => return self.closed(g),
+                Poll::Ready(Wake::Done(Attempt::Acquired, notified)) => {
+                    if notified {
+                        g.pass_on_after_discard();
+                    }
+                    return self.done(g);
+                }
+                Poll::Ready(Wake::Done(..)) => return self.closed(g),
                 Poll::Ready(Wake::Woken) => {
                     // Woken, and about to compete again: if we have been
                     // barged for too long, reserve the resource.
@@ -1193,9 +1217,15 @@ impl Waiting {
         self.since = None;
         self.barged = 0;
         // A wake-up that reached us while we took the resource by ourselves
-        // was meant for the release we consumed: passing it on would wake
-        // the next waiter for nothing and send it to the back of the queue.
-        self.discard_listener();
+        // was usually meant for the release we consumed: passing it on
+        // blindly would wake the next waiter for nothing and send it to the
+        // back of the queue. But it may have been another waiter's, so if
+        // units are left for the counted waiters, wake them.
+        if let Some(listener) = self.listener.take()
+            && listener.discard()
+        {
+            g.pass_on_after_discard();
+        }
         Poll::Ready(Ok(()))
     }
 

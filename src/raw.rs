@@ -32,11 +32,11 @@ pub(crate) fn park<T>(
 ) -> Poll<Wake<T>> {
     listener!(event => l);
     if let Some(done) = arm() {
-        // Finished without waiting. A notification that raced `arm` was for
-        // the state `arm` just saw (a release we took, a broadcast we
-        // report): discard it rather than hand it to a later waiter.
-        l.discard();
-        return Poll::Ready(Wake::Done(done));
+        // Finished without waiting. A notification that raced `arm` is
+        // discarded rather than handed to a later waiter; the caller hears
+        // whether there was one (see `Wake::Done`).
+        let notified = l.discard();
+        return Poll::Ready(Wake::Done(done, notified));
     }
     crate::core::park_on(l, deadline)
 }

@@ -23,7 +23,7 @@ use std::pin::Pin;
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 
-use event_listener::{Event, EventListener};
+use event_listener::{Event, EventListener, IntoNotification};
 use futures_core::Stream;
 
 #[cfg(loom)]
@@ -1170,8 +1170,11 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
             register: None,
         };
         if let Some(out) = self.step(side, Some(seat), &mut attempt) {
-            // Whatever wake-up our listener holds was for the move we made.
-            drop_quietly(listener);
+            // A wake-up our listener holds was usually for the move we just
+            // made; if it was another waiter's, `recheck` passes it on.
+            if drop_quietly(listener) {
+                self.recheck(side);
+            }
             return Poll::Ready(out);
         }
         loop {
@@ -1184,8 +1187,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 self.step(side, Some(seat), &mut attempt)
             };
             match s.wait_on(self.event(side), listener, arm) {
-                Poll::Ready(Wake::Done(out)) => {
-                    drop_quietly(listener);
+                Poll::Ready(Wake::Done(out, notified)) => {
+                    if notified {
+                        self.recheck(side);
+                    }
                     return Poll::Ready(out);
                 }
                 Poll::Ready(Wake::Woken) => {
@@ -1203,6 +1208,25 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         }
     }
 
+    /// A waiter that finished by itself discarded a listener that had been
+    /// notified. That wake-up may have been meant for another waiter: a
+    /// listener that is in the event's list but not yet (or no longer)
+    /// counted can catch a notification sent for a counted one (found by
+    /// loom: two blocked getters, two puts). So if items (or room) are left
+    /// while others wait, wake one more.
+    #[cold]
+    fn recheck(&self, side: Side) {
+        let st = self.lock();
+        let left = match side {
+            Side::Get => st.getters > 0 && st.items.len() > 0,
+            Side::Put => st.putters > 0 && (self.maxsize == 0 || st.items.len() < self.maxsize),
+        };
+        drop(st);
+        if left {
+            self.event(side).notify(1.additional());
+        }
+    }
+
     /// A waiter leaves without finishing (dropped, timed out): it stops
     /// counting, and a wake-up it had received passes on to the next waiter
     /// (dropping a notified listener hands its notification on).
@@ -1216,11 +1240,12 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     }
 }
 
-/// Drops a listener without handing its notification on.
-fn drop_quietly(listener: &mut Option<EventListener>) {
-    if let Some(l) = listener.take() {
-        event_listener::Listener::discard(l);
-    }
+/// Drops a listener without handing its notification on; whether it had
+/// one.
+fn drop_quietly(listener: &mut Option<EventListener>) -> bool {
+    listener
+        .take()
+        .is_some_and(event_listener::Listener::discard)
 }
 
 fn pop_all<T, S: Store<T>>(items: &mut S) -> Vec<T> {
