@@ -164,6 +164,11 @@ pub trait Op {
     /// Whether a blocking wait should spin a little before parking: for
     /// acquires, whose holders usually let go within microseconds.
     const SPIN: bool = false;
+    /// While spinning: a cheap look (no lock, no read-modify-write) at
+    /// whether a try could succeed now; `false` skips the try.
+    fn may_be_ready(&self) -> bool {
+        true
+    }
 }
 
 /// Spin rounds before a blocking acquire parks: a few short busy-waits, then
@@ -209,7 +214,14 @@ pub(crate) fn block<O: Op>(op: &mut O, deadline: Option<Instant>, mode: Mode) ->
         return Poll::Pending;
     }
     if O::SPIN {
-        if let Poll::Ready(out) = spin(|| op.poll_op(&mut Strategy::NoWait)) {
+        let attempt = || {
+            if op.may_be_ready() {
+                op.poll_op(&mut Strategy::NoWait)
+            } else {
+                Poll::Pending
+            }
+        };
+        if let Poll::Ready(out) = spin(attempt) {
             return Poll::Ready(out);
         }
         if deadline.is_some_and(|d| d <= Instant::now()) {
@@ -1528,8 +1540,10 @@ pin_project_lite::pin_project! {
     /// AcquireTimeoutError>` for semaphores, `bool` for
     /// [`Event`](crate::Event) waits, `(guard, WaitTimeoutResult)` for
     /// [`Condition`](crate::Condition) waits (which always give the guard
-    /// back), and `Result<_, BarrierTimeoutError>` for
-    /// [`Barrier`](crate::Barrier) waits.
+    /// back), `Result<_, BarrierTimeoutError>` for
+    /// [`Barrier`](crate::Barrier) waits, `Result<item, GetTimeoutError>`
+    /// and `Result<(), PutTimeoutError<item>>` for queue gets and puts
+    /// (a refused item comes back in the error), and `bool` for queue joins.
     ///
     /// It needs a tokio runtime with the time driver enabled when it is first
     /// polled (`Runtime::new()`, `#[tokio::main]`, `#[tokio::test]`, or a

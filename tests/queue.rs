@@ -863,3 +863,61 @@ async fn prioritized_items_keep_put_order_within_a_priority_across_worlds() {
     let got: Vec<&str> = q.drain().into_iter().map(|j| j.into_item().1).collect();
     assert_eq!(got, ["omega", "beta", "zeta", "eta", "alpha"]);
 }
+
+#[test]
+#[should_panic(expected = "polled after it completed")]
+fn a_completed_get_polled_again_panics_instead_of_taking_another_item() {
+    let q = Queue::new(0);
+    q.try_put_many([1, 2]).unwrap();
+    let mut g = task::spawn(q.get());
+    assert_ready_eq!(g.poll(), Ok(1));
+    let _ = g.poll();
+}
+
+#[test]
+fn a_panicking_priority_push_leaves_the_item_counted() {
+    #[derive(Debug, PartialEq, Eq)]
+    struct Boom(u8);
+    impl PartialOrd for Boom {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Boom {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            if self.0 == 9 || other.0 == 9 {
+                panic!("boom");
+            }
+            self.0.cmp(&other.0)
+        }
+    }
+    let q = PriorityQueue::new(0);
+    q.try_put(Boom(1)).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.try_put(Boom(9))));
+    assert!(r.is_err());
+    assert_eq!(q.len(), 2, "the item stayed in the heap");
+    assert_eq!(q.unfinished(), 2, "and is counted");
+}
+
+#[tokio::test]
+async fn arc_forms_of_batches_and_join_are_static() {
+    let q = Arc::new(Queue::new(0));
+    within(tokio::spawn(q.put_many_arc(0..4)))
+        .await
+        .unwrap()
+        .unwrap();
+    let got = within(tokio::spawn(q.get_many_arc(10)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, vec![0, 1, 2, 3]);
+    let joiner = tokio::spawn(q.join_arc());
+    q.task_done_many(4).unwrap();
+    join_task(joiner).await;
+    let mut s = q.stream_arc();
+    q.shutdown(false);
+    use futures::stream::FusedStream;
+    assert!(!s.is_terminated());
+    assert_eq!(s.next().await, None);
+    assert!(s.is_terminated());
+}

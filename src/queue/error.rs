@@ -118,7 +118,7 @@ impl<T> fmt::Debug for PutError<T> {
 
 impl<T> fmt::Display for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the queue is shut down; the item was not put")
+        f.write_str("the queue is shut down; the refused item(s) came back")
     }
 }
 
@@ -216,11 +216,15 @@ macro_rules! put_error {
     };
 }
 
-put_error!(TryPutError, Full, "the queue is full; the item was not put");
+put_error!(
+    TryPutError,
+    Full,
+    "the queue is full; the refused item(s) came back"
+);
 put_error!(
     PutTimeoutError,
     TimedOut,
-    "timed out waiting for room; the item was not put"
+    "timed out waiting for room; the refused item(s) came back"
 );
 
 /// [`task_done`](crate::GenericQueue::task_done) was called more times than

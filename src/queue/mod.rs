@@ -20,11 +20,12 @@ mod order;
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 
 use event_listener::{Event, EventListener, IntoNotification};
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 
 #[cfg(loom)]
 use loom::sync::{Mutex, MutexGuard};
@@ -135,10 +136,15 @@ pub type PriorityQueue<T> = GenericQueue<T, Priority>;
 ///
 /// **Fairness**: waiters are woken in the order they started waiting; a
 /// running caller may take an item (or a free slot) before the woken waiter
-/// runs, and the woken one then waits again, at the front.
+/// runs (as in Python), and the woken one then waits again, at the back of
+/// the line. There is no bound on how often that can happen to one waiter
+/// (the locks and semaphores have one; the queues do not yet).
 ///
 /// **No poisoning**: a panic in a priority queue's `Ord` or in a
-/// [`peek_with`](Self::peek_with) closure leaves the queue usable.
+/// [`peek_with`](Self::peek_with) closure leaves the queue usable. An item
+/// whose comparison panics in a put stays in the queue (and counts as
+/// unfinished); one whose comparison panics in a get is dropped, still
+/// counted as unfinished, so `join` waits for a `task_done` for it.
 ///
 /// # Examples
 ///
@@ -187,6 +193,10 @@ pub struct GenericQueue<T, O: Order<T>> {
     /// Joiners wait here for the unfinished count to reach zero.
     all_done: Event,
     census: Census,
+    /// The item count, or `usize::MAX` once shut down: a hint, read without
+    /// the lock by blocking waits while they spin, so that a spinning
+    /// getter does not fight producers for the lock (never a decision).
+    hint: StdAtomicUsize,
 }
 
 /// Everything that changes, under one lock.
@@ -238,9 +248,14 @@ impl<S> State<S> {
     }
 }
 
-/// Bounded queues allocate their container up front, up to this many slots
-/// (a larger bound grows the container on demand, once).
-const PREALLOCATE_AT_MOST: usize = 4096;
+/// Bounded queues allocate their container up front, up to this many bytes
+/// (a larger bound grows the container on demand, up to the bound, once).
+const PREALLOCATE_AT_MOST: usize = 64 * 1024;
+
+/// The slots a queue of `maxsize` items of `T` allocates up front.
+fn preallocated<T>(maxsize: usize) -> usize {
+    maxsize.min(PREALLOCATE_AT_MOST / std::mem::size_of::<T>().max(1))
+}
 
 impl<T, O: Order<T>> GenericQueue<T, O> {
     /// A queue that holds at most `maxsize` items; `0` means unbounded, as
@@ -257,7 +272,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     pub fn new(maxsize: usize) -> Self {
         GenericQueue {
             state: Mutex::new(State {
-                items: O::Store::with_capacity(maxsize.min(PREALLOCATE_AT_MOST)),
+                items: O::Store::with_capacity(preallocated::<T>(maxsize)),
                 unfinished: 0,
                 shutdown: false,
                 getters: 0,
@@ -270,6 +285,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
             not_full: Event::new(),
             all_done: Event::new(),
             census: Census::new(),
+            hint: StdAtomicUsize::new(0),
         }
     }
 
@@ -573,6 +589,29 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         PutMany::new(self, items.into_iter().collect())
     }
 
+    /// [`put_many`](Self::put_many) through an `Arc`: a `'static` future.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`put_many`](Self::put_many).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// # #[tokio::main] async fn main() {
+    /// let q = Arc::new(amphi::Queue::new(0));
+    /// tokio::spawn(q.put_many_arc(0..3)).await.unwrap().unwrap();
+    /// assert_eq!(q.len(), 3);
+    /// # }
+    /// ```
+    pub fn put_many_arc<I: IntoIterator<Item = T>>(
+        self: &Arc<Self>,
+        items: I,
+    ) -> PutMany<Arc<Self>> {
+        PutMany::new(Arc::clone(self), items.into_iter().collect())
+    }
+
     /// Blocks the thread until all of `items` are in the queue (see
     /// [`put_many`](Self::put_many)).
     ///
@@ -731,6 +770,27 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         GetMany::new(self, max)
     }
 
+    /// [`get_many`](Self::get_many) through an `Arc`: a `'static` future.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`get_many`](Self::get_many).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// # #[tokio::main] async fn main() {
+    /// let q = Arc::new(amphi::Queue::new(0));
+    /// let batch = tokio::spawn(q.get_many_arc(8));
+    /// q.put_many(0..3).await.unwrap();
+    /// assert!(!batch.await.unwrap().unwrap().is_empty());
+    /// # }
+    /// ```
+    pub fn get_many_arc(self: &Arc<Self>, max: usize) -> GetMany<Arc<Self>> {
+        GetMany::new(Arc::clone(self), max)
+    }
+
     /// Blocks the thread until it can take at least one item, then takes up
     /// to `max` (see [`get_many`](Self::get_many)).
     ///
@@ -855,10 +915,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// # }
     /// ```
     pub fn stream(&self) -> GetStream<&Self> {
-        GetStream {
-            queue: self,
-            waiter: Waiter::new(),
-        }
+        GetStream::new(self)
     }
 
     /// [`stream`](Self::stream) through an `Arc`: a `'static` stream.
@@ -881,10 +938,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// # }
     /// ```
     pub fn stream_arc(self: &Arc<Self>) -> GetStream<Arc<Self>> {
-        GetStream {
-            queue: Arc::clone(self),
-            waiter: Waiter::new(),
-        }
+        GetStream::new(Arc::clone(self))
     }
 
     // -- task_done / join ----------------------------------------------------
@@ -972,14 +1026,31 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// worker.join().unwrap();
     /// # }
     /// ```
-    pub fn join(&self) -> Join<'_, T, O> {
-        let st = self.lock();
-        Join {
-            queue: self,
-            epoch: st.epoch,
-            done: st.unfinished == 0,
-            signal: Signal::new(),
-        }
+    pub fn join(&self) -> Join<&Self> {
+        Join::new(self)
+    }
+
+    /// [`join`](Self::join) through an `Arc`: a `'static` future.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`join`](Self::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// # #[tokio::main] async fn main() {
+    /// let q = Arc::new(amphi::Queue::new(0));
+    /// q.put(1).await.unwrap();
+    /// let joiner = tokio::spawn(q.join_arc());
+    /// q.get().await.unwrap();
+    /// q.task_done().unwrap();
+    /// joiner.await.unwrap();
+    /// # }
+    /// ```
+    pub fn join_arc(self: &Arc<Self>) -> Join<Arc<Self>> {
+        Join::new(Arc::clone(self))
     }
 
     /// Blocks the thread until every item put has been marked done (see
@@ -1014,10 +1085,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// Shuts the queue down (Python 3.13's `shutdown(immediate)`).
     ///
     /// From now on every put fails and gives its item back; gets take what
-    /// is left and then fail with [`ShutDown`]. Every blocked getter, putter
-    /// and joiner wakes, threads and tasks alike, to look again: putters
-    /// fail, getters take an item or fail, joiners return if nothing is
-    /// unfinished.
+    /// is left and then fail with [`ShutDown`]. Every blocked getter and
+    /// putter wakes, threads and tasks alike, to look again: putters fail,
+    /// getters take an item or fail. Joiners wake when the count reaches
+    /// zero, which `shutdown(true)` can bring about.
     ///
     /// With `immediate`, the items still in the queue are removed, each
     /// counted as done (so `join` can return once the items already got are
@@ -1039,6 +1110,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     pub fn shutdown(&self, immediate: bool) -> Vec<T> {
         let mut st = self.lock();
         st.shutdown = true;
+        self.hint.store(usize::MAX, Ordering::Relaxed);
         let mut removed = Vec::new();
         let mut joiners = false;
         if immediate {
@@ -1061,6 +1133,17 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     }
 
     // -- the waiting machinery ------------------------------------------------
+
+    /// Whether a get could succeed now, by the hint (see `hint`).
+    fn may_get(&self) -> bool {
+        self.hint.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether a put could succeed (or fail for shutdown) now, by the hint.
+    fn may_put(&self) -> bool {
+        let hint = self.hint.load(Ordering::Relaxed);
+        self.maxsize == 0 || hint < self.maxsize || hint == usize::MAX
+    }
 
     fn event(&self, side: Side) -> &Event {
         match side {
@@ -1097,8 +1180,13 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 self.census.enter(seat.entry, seat.register);
             }
         }
-        if side == Side::Put {
-            st.unfinished += moved;
+        if moved > 0 {
+            let hint = if st.shutdown {
+                usize::MAX
+            } else {
+                st.items.len()
+            };
+            self.hint.store(hint, Ordering::Relaxed);
         }
         let wakes = self.wakes(&st, side, moved);
         drop(st);
@@ -1283,8 +1371,11 @@ fn put_one<T, S: Store<T>>(
     if maxsize != 0 && st.items.len() >= maxsize {
         return None;
     }
-    st.items.push(taken());
+    // Counted before the push: a priority item whose `Ord` panics in the
+    // push stays in the queue, counted.
+    st.unfinished += 1;
     *moved = 1;
+    st.items.push(taken());
     Some(Ok(()))
 }
 
@@ -1298,8 +1389,9 @@ fn put_some<T, S: Store<T>>(
         return Some(Err(PutError(std::mem::take(items).into())));
     }
     while !items.is_empty() && (maxsize == 0 || st.items.len() < maxsize) {
-        st.items.push(items.pop_front().expect("not empty"));
+        st.unfinished += 1;
         *moved += 1;
+        st.items.push(items.pop_front().expect("not empty"));
     }
     items.is_empty().then_some(Ok(()))
 }
@@ -1433,6 +1525,7 @@ impl Waiter {
 pub struct Get<Q: QueueRef> {
     queue: Q,
     waiter: Waiter,
+    done: bool,
 }
 
 impl<Q: QueueRef> Get<Q> {
@@ -1440,9 +1533,13 @@ impl<Q: QueueRef> Get<Q> {
         Get {
             queue,
             waiter: Waiter::new(),
+            done: false,
         }
     }
 }
+
+/// Futures polled again after they completed panic with this.
+const POLLED_AFTER_DONE: &str = "amphi: a queue future was polled after it completed";
 
 impl<Q: QueueRef> Op for Get<Q> {
     type Output = Result<Q::Item, ShutDown>;
@@ -1453,19 +1550,27 @@ impl<Q: QueueRef> Op for Get<Q> {
         "Queue::get"
     }
 
+    fn may_be_ready(&self) -> bool {
+        self.queue.queue().may_get()
+    }
+
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        self.queue
+        assert!(!self.done, "{POLLED_AFTER_DONE}");
+        let out = self
+            .queue
             .queue()
-            .poll_side(Side::Get, &mut self.waiter, s, get_one)
+            .poll_side(Side::Get, &mut self.waiter, s, get_one);
+        self.done = out.is_ready();
+        out
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
-        let q = self.queue.queue();
-        let out = match q.poll_side(Side::Get, &mut self.waiter, &mut Strategy::NoWait, get_one) {
+        let out = match self.poll_op(&mut Strategy::NoWait) {
             Poll::Ready(out) => Self::in_time(out),
             Poll::Pending => Err(GetTimeoutError::TimedOut),
         };
-        q.leave(Side::Get, &mut self.waiter);
+        self.done = true;
+        self.queue.queue().leave(Side::Get, &mut self.waiter);
         Poll::Ready(out)
     }
 
@@ -1572,7 +1677,12 @@ impl<Q: QueueRef> Op for Put<Q> {
         "Queue::put"
     }
 
+    fn may_be_ready(&self) -> bool {
+        self.queue.queue().may_put()
+    }
+
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
+        assert!(self.item.is_some(), "{POLLED_AFTER_DONE}");
         let q = self.queue.queue();
         let item = &mut self.item;
         q.poll_side(Side::Put, &mut self.waiter, s, |st, moved| {
@@ -1641,6 +1751,7 @@ pub struct GetMany<Q: QueueRef> {
     queue: Q,
     max: usize,
     waiter: Waiter,
+    done: bool,
 }
 
 impl<Q: QueueRef> GetMany<Q> {
@@ -1649,6 +1760,7 @@ impl<Q: QueueRef> GetMany<Q> {
             queue,
             max,
             waiter: Waiter::new(),
+            done: false,
         }
     }
 }
@@ -1662,12 +1774,19 @@ impl<Q: QueueRef> Op for GetMany<Q> {
         "Queue::get_many"
     }
 
+    fn may_be_ready(&self) -> bool {
+        self.queue.queue().may_get()
+    }
+
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
+        assert!(!self.done, "{POLLED_AFTER_DONE}");
         let max = self.max;
         if max == 0 {
+            self.done = true;
             return Poll::Ready(Ok(Vec::new()));
         }
-        self.queue
+        let out = self
+            .queue
             .queue()
             .poll_side(Side::Get, &mut self.waiter, s, |st, moved| {
                 let n = st.items.len().min(max);
@@ -1680,7 +1799,9 @@ impl<Q: QueueRef> Op for GetMany<Q> {
                 }
                 *moved = n;
                 Some(Ok(got))
-            })
+            });
+        self.done = out.is_ready();
+        out
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
@@ -1688,6 +1809,7 @@ impl<Q: QueueRef> Op for GetMany<Q> {
             Poll::Ready(out) => Self::in_time(out),
             Poll::Pending => Err(GetTimeoutError::TimedOut),
         };
+        self.done = true;
         self.queue.queue().leave(Side::Get, &mut self.waiter);
         Poll::Ready(out)
     }
@@ -1742,6 +1864,7 @@ pub struct PutMany<Q: QueueRef> {
     queue: Q,
     items: VecDeque<Q::Item>,
     waiter: Waiter,
+    done: bool,
 }
 
 impl<Q: QueueRef> Unpin for PutMany<Q> {}
@@ -1752,6 +1875,7 @@ impl<Q: QueueRef> PutMany<Q> {
             queue,
             items,
             waiter: Waiter::new(),
+            done: false,
         }
     }
 
@@ -1782,12 +1906,19 @@ impl<Q: QueueRef> Op for PutMany<Q> {
         "Queue::put_many"
     }
 
+    fn may_be_ready(&self) -> bool {
+        self.queue.queue().may_put()
+    }
+
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
+        assert!(!self.done, "{POLLED_AFTER_DONE}");
         let q = self.queue.queue();
         let items = &mut self.items;
-        q.poll_side(Side::Put, &mut self.waiter, s, |st, moved| {
+        let out = q.poll_side(Side::Put, &mut self.waiter, s, |st, moved| {
             put_some(st, q.maxsize, items, moved)
-        })
+        });
+        self.done = out.is_ready();
+        out
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
@@ -1797,6 +1928,7 @@ impl<Q: QueueRef> Op for PutMany<Q> {
                 std::mem::take(&mut self.items).into(),
             )),
         };
+        self.done = true;
         self.queue.queue().leave(Side::Put, &mut self.waiter);
         Poll::Ready(out)
     }
@@ -1849,13 +1981,28 @@ assert_eq!(refused.unwrap_err().into_inner(), vec![3]);
 /// assert!(q.join().wait_timeout(Duration::from_millis(1)));
 /// ```
 #[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `Queue::join_blocking`"]
-pub struct Join<'a, T, O: Order<T>> {
-    queue: &'a GenericQueue<T, O>,
+pub struct Join<Q: QueueRef> {
+    queue: Q,
     /// The zero-count epoch when `join` was called.
     epoch: u64,
     /// Nothing was unfinished when `join` was called.
     done: bool,
     signal: Signal,
+}
+
+impl<Q: QueueRef> Join<Q> {
+    fn new(queue: Q) -> Self {
+        let (epoch, done) = {
+            let st = queue.queue().lock();
+            (st.epoch, st.unfinished == 0)
+        };
+        Join {
+            queue,
+            epoch,
+            done,
+            signal: Signal::new(),
+        }
+    }
 }
 
 /// The "all done" condition of one join, for the core's broadcast wait.
@@ -1884,16 +2031,7 @@ impl<T, O: Order<T>> Flag for AllDone<'_, T, O> {
     }
 }
 
-impl<'a, T, O: Order<T>> Join<'a, T, O> {
-    fn flag(&self) -> AllDone<'a, T, O> {
-        AllDone {
-            queue: self.queue,
-            epoch: self.epoch,
-        }
-    }
-}
-
-impl<T, O: Order<T>> Op for Join<'_, T, O> {
+impl<Q: QueueRef> Op for Join<Q> {
     type Output = ();
     type Timed = bool;
 
@@ -1905,14 +2043,20 @@ impl<T, O: Order<T>> Op for Join<'_, T, O> {
         if self.done {
             return Poll::Ready(());
         }
-        let flag = self.flag();
+        let flag = AllDone {
+            queue: self.queue.queue(),
+            epoch: self.epoch,
+        };
         let out = self.signal.poll(&flag, s);
         self.done = out.is_ready();
         out
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<bool> {
-        let flag = self.flag();
+        let flag = AllDone {
+            queue: self.queue.queue(),
+            epoch: self.epoch,
+        };
         let woken = self.signal.finish(&flag);
         Poll::Ready(self.done || woken || flag.is_over())
     }
@@ -1922,14 +2066,17 @@ impl<T, O: Order<T>> Op for Join<'_, T, O> {
     }
 }
 
-impl<T, O: Order<T>> Drop for Join<'_, T, O> {
+impl<Q: QueueRef> Drop for Join<Q> {
     fn drop(&mut self) {
-        let flag = self.flag();
+        let flag = AllDone {
+            queue: self.queue.queue(),
+            epoch: self.epoch,
+        };
         self.signal.finish(&flag);
     }
 }
 
-impl<T, O: Order<T>> fmt::Debug for Join<'_, T, O> {
+impl<Q: QueueRef> fmt::Debug for Join<Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Join")
             .field("done", &self.done)
@@ -1938,7 +2085,7 @@ impl<T, O: Order<T>> fmt::Debug for Join<'_, T, O> {
 }
 
 waiting_future! {
-    impl['a, T, O: Order<T>] Join<'a, T, O> => (), timed bool;
+    impl[Q: QueueRef] Join<Q> => (), timed bool;
     example: "```
 use std::time::Duration;
 let q = amphi::Queue::new(0);
@@ -1977,6 +2124,17 @@ assert!(q.join().wait_timeout(Duration::from_millis(1)));
 pub struct GetStream<Q: QueueRef> {
     queue: Q,
     waiter: Waiter,
+    ended: bool,
+}
+
+impl<Q: QueueRef> GetStream<Q> {
+    fn new(queue: Q) -> Self {
+        GetStream {
+            queue,
+            waiter: Waiter::new(),
+            ended: false,
+        }
+    }
 }
 
 impl<Q: QueueRef> Stream for GetStream<Q> {
@@ -1984,7 +2142,11 @@ impl<Q: QueueRef> Stream for GetStream<Q> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Q::Item>> {
         let this = &mut *self;
-        this.queue
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let next = this
+            .queue
             .queue()
             .poll_side(
                 Side::Get,
@@ -1992,7 +2154,16 @@ impl<Q: QueueRef> Stream for GetStream<Q> {
                 &mut Strategy::Async(cx),
                 get_one,
             )
-            .map(Result::ok)
+            .map(Result::ok);
+        this.ended = matches!(next, Poll::Ready(None));
+        next
+    }
+}
+
+/// Ended once it has yielded `None` (the queue was shut down and empty).
+impl<Q: QueueRef> FusedStream for GetStream<Q> {
+    fn is_terminated(&self) -> bool {
+        self.ended
     }
 }
 

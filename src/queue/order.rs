@@ -215,6 +215,9 @@ impl<T: Ord> Store<T> for Heap<T> {
 /// A plain `(priority, item)` tuple compares the item too, so two jobs of
 /// the same priority leave in the item's order, not in put order.
 ///
+/// Equality follows the order: two `Prioritized` with the same priority
+/// are `==` whatever their items (compare `.item` to tell them apart).
+///
 /// # Examples
 ///
 /// ```
