@@ -1,12 +1,14 @@
 //! The queue family: [`Queue`] (FIFO), [`LifoQueue`] and [`PriorityQueue`],
 //! one [`GenericQueue`] over an [`Order`], shared by threads and tasks.
 //!
-//! State: the items, the unfinished count, the shutdown flag and the "someone
-//! waits" counts of getters, putters and joiners, all under one mutex, so
-//! that a count and the wake-up it decides can never race (a `task_done`
-//! that brings the count to zero and a `join` that starts listening take
-//! the same lock). Three `event-listener` events wake getters, putters and
-//! joiners; a put or get with nobody waiting never touches them.
+//! State: the items, the unfinished count, the shutdown flag, the lines of
+//! waiting getters and putters (line.rs) and the joiners' count, all under
+//! one mutex, so that a count and the wake-up it decides can never race (a
+//! `task_done` that brings the count to zero and a `join` that starts
+//! listening take the same lock). Getters and putters are woken from their
+//! lines, after the lock is released; joiners (a broadcast) wait on an
+//! `event-listener` event through the core's `Signal`. A put or get with
+//! nobody waiting wakes nobody and touches nothing but the lock.
 //!
 //! Why a mutex around a plain container rather than a lock-free ring: the
 //! family has to peek, drain, keep LIFO and priority order, and count
@@ -15,6 +17,7 @@
 //! show what that costs against the channel crates.
 
 mod error;
+mod line;
 mod order;
 
 use std::collections::VecDeque;
@@ -24,7 +27,7 @@ use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 
-use event_listener::{Event, EventListener, IntoNotification};
+use event_listener::Event;
 use futures_core::{FusedStream, Stream};
 
 #[cfg(loom)]
@@ -33,9 +36,9 @@ use loom::sync::{Mutex, MutexGuard};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::core::{
-    Census, Flag, Kind, Op, Signal, Strategy, Waiters, Wake, block_forever, blocking_mode,
-    waiting_future,
+    Census, Flag, Kind, Op, Signal, Strategy, Waiters, block_forever, blocking_mode, waiting_future,
 };
+use line::{Line, Waiting, Wakers};
 
 pub use error::{
     GetTimeoutError, PutError, PutTimeoutError, ShutDown, TaskDoneError, TryGetError, TryPutError,
@@ -134,11 +137,12 @@ pub type PriorityQueue<T> = GenericQueue<T, Priority>;
 /// blocked getter, putter and joiner wakes. `shutdown(true)` also removes
 /// the items left, counts them done, and returns them.
 ///
-/// **Fairness**: waiters are woken in the order they started waiting; a
+/// **Fairness**: waiters are served in the order they started waiting. A
 /// running caller may take an item (or a free slot) before the woken waiter
-/// runs (as in Python), and the woken one then waits again, at the back of
-/// the line. There is no bound on how often that can happen to one waiter
-/// (the locks and semaphores have one; the queues do not yet).
+/// runs (barging, as in Python and the channel crates); the woken one then
+/// keeps its place at the front of the line for the next item. There is no
+/// bound yet on how often a stream of running callers can barge ahead of
+/// one waiter (the locks and semaphores have one).
 ///
 /// **No poisoning**: a panic in a priority queue's `Ord` or in a
 /// [`peek_with`](Self::peek_with) closure leaves the queue usable. An item
@@ -186,10 +190,6 @@ pub type PriorityQueue<T> = GenericQueue<T, Priority>;
 pub struct GenericQueue<T, O: Order<T>> {
     state: Mutex<State<O::Store>>,
     maxsize: usize,
-    /// Getters wait here for an item.
-    not_empty: Event,
-    /// Putters wait here for room.
-    not_full: Event,
     /// Joiners wait here for the unfinished count to reach zero.
     all_done: Event,
     census: Census,
@@ -204,10 +204,12 @@ struct State<S> {
     items: S,
     unfinished: usize,
     shutdown: bool,
-    /// Getters, putters and joiners with a listener in place ("someone
-    /// waits"): a put, get or `task_done` notifies only if they are not 0.
-    getters: usize,
-    putters: usize,
+    /// Getters and putters waiting, in order.
+    getters: Line,
+    putters: Line,
+    /// The next waiter id (0: not in line).
+    next_id: u64,
+    /// Joiners with a listener in place: `task_done` notifies only if some.
     joiners: usize,
     /// How many times the unfinished count has reached zero: a joiner
     /// returns once it moves.
@@ -221,17 +223,8 @@ enum Side {
     Put,
 }
 
-/// Notifications decided under the lock, sent after it is released.
-#[derive(Debug, Default)]
-struct Wakes {
-    getters: usize,
-    getter_chain: bool,
-    putters: usize,
-    putter_chain: bool,
-}
-
 impl<S> State<S> {
-    fn waiting(&mut self, side: Side) -> &mut usize {
+    fn line(&mut self, side: Side) -> &mut Line {
         match side {
             Side::Get => &mut self.getters,
             Side::Put => &mut self.putters,
@@ -275,14 +268,13 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 items: O::Store::with_capacity(preallocated::<T>(maxsize)),
                 unfinished: 0,
                 shutdown: false,
-                getters: 0,
-                putters: 0,
+                getters: Line::new(),
+                putters: Line::new(),
+                next_id: 1,
                 joiners: 0,
                 epoch: 0,
             }),
             maxsize,
-            not_empty: Event::new(),
-            not_full: Event::new(),
             all_done: Event::new(),
             census: Census::new(),
             hint: StdAtomicUsize::new(0),
@@ -1118,14 +1110,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
             let done = removed.len().min(st.unfinished);
             joiners = st.finish_tasks(done);
         }
-        let (getters, putters) = (st.getters > 0, st.putters > 0);
+        let mut wakers = Wakers::new();
+        self.settle(&mut st, &mut wakers);
         drop(st);
-        if getters {
-            self.not_empty.notify(usize::MAX);
-        }
-        if putters {
-            self.not_full.notify(usize::MAX);
-        }
+        wakers.wake();
         if joiners {
             self.all_done.notify(usize::MAX);
         }
@@ -1145,39 +1133,39 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         self.maxsize == 0 || hint < self.maxsize || hint == usize::MAX
     }
 
-    fn event(&self, side: Side) -> &Event {
-        match side {
-            Side::Get => &self.not_empty,
-            Side::Put => &self.not_full,
-        }
-    }
-
     /// One attempt under the lock. `attempt` returns `Some` when the call is
     /// over and reports in `moved` how many items it put or took (a batch
-    /// put may move some and still wait). With a `seat`, a finished waiter
-    /// stops counting, and one that must wait starts counting if the seat
-    /// says as what (`register`). The wake-ups the move calls for are sent
-    /// after the lock is released.
+    /// put may move some and still wait). With a `waiter`, a finished one
+    /// leaves its line, and one that must wait joins it (or keeps its
+    /// place) if `how` says how to wake it. The wake-ups the new state calls
+    /// for are sent after the lock is released.
     fn step<R>(
         &self,
         side: Side,
-        seat: Option<Seat<'_>>,
+        waiter: Option<(&mut Waiter, Option<Waiting<'_>>)>,
         attempt: &mut impl FnMut(&mut State<O::Store>, &mut usize) -> Option<R>,
     ) -> Option<R> {
         let mut st = self.lock();
         let mut moved = 0;
         let out = attempt(&mut st, &mut moved);
-        if let Some(seat) = seat {
+        if let Some((waiter, how)) = waiter {
             if out.is_some() {
-                if *seat.counted {
-                    *seat.counted = false;
-                    *st.waiting(side) -= 1;
-                    self.census.leave(seat.entry);
+                if waiter.id != 0 {
+                    st.line(side).leave(waiter.id);
+                    waiter.id = 0;
+                    self.census.leave(&mut waiter.kind);
                 }
-            } else if seat.register.is_some() && !*seat.counted {
-                *seat.counted = true;
-                *st.waiting(side) += 1;
-                self.census.enter(seat.entry, seat.register);
+            } else if let Some(how) = how {
+                if waiter.id == 0 {
+                    waiter.id = st.next_id;
+                    st.next_id += 1;
+                    let kind = Some(match how {
+                        Waiting::Task(_) => Kind::Task,
+                        Waiting::Thread => Kind::Thread,
+                    });
+                    self.census.enter(&mut waiter.kind, kind);
+                }
+                st.line(side).wait(waiter.id, how);
             }
         }
         if moved > 0 {
@@ -1188,56 +1176,41 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
             };
             self.hint.store(hint, Ordering::Relaxed);
         }
-        let wakes = self.wakes(&st, side, moved);
+        let mut wakers = Wakers::new();
+        self.settle(&mut st, &mut wakers);
         drop(st);
-        if let Some(w) = wakes {
-            self.wake(w);
-        }
+        wakers.wake();
         out
     }
 
-    /// What moving `moved` items calls for; `None` (the common case) when
-    /// nobody waits.
+    /// Restores the lines' rule: at least `min(items, getters)` getters and
+    /// `min(room, putters)` putters notified (every one after a shutdown).
+    /// Nothing to do, and no cost beyond two checks, when nobody waits.
     #[inline]
-    fn wakes(&self, st: &State<O::Store>, side: Side, moved: usize) -> Option<Wakes> {
-        if moved == 0 || st.getters + st.putters == 0 {
-            return None;
+    fn settle(&self, st: &mut State<O::Store>, wakers: &mut Wakers) {
+        if st.getters.is_empty() && st.putters.is_empty() {
+            return;
         }
-        let mut w = Wakes::default();
-        let len = st.items.len();
-        match side {
-            Side::Put => {
-                w.getters = moved.min(st.getters);
-                w.putter_chain = st.putters > 0 && (self.maxsize == 0 || len < self.maxsize);
-            }
-            Side::Get => {
-                if self.maxsize > 0 {
-                    w.putters = moved.min(st.putters);
-                }
-                w.getter_chain = st.getters > 0 && len > 0;
-            }
-        }
-        Some(w)
+        self.settle_slow(st, wakers);
     }
 
     #[cold]
-    fn wake(&self, w: Wakes) {
-        // One more waiter per item moved; and if items (or room) are left
-        // while others wait, make sure one of them is awake to look.
-        if w.getters > 0 {
-            self.not_empty.notify_additional(w.getters);
-        } else if w.getter_chain {
-            self.not_empty.notify(1);
-        }
-        if w.putters > 0 {
-            self.not_full.notify_additional(w.putters);
-        } else if w.putter_chain {
-            self.not_full.notify(1);
-        }
+    fn settle_slow(&self, st: &mut State<O::Store>, wakers: &mut Wakers) {
+        let len = st.items.len();
+        let (items, room) = if st.shutdown {
+            (usize::MAX, usize::MAX)
+        } else if self.maxsize == 0 {
+            (len, usize::MAX)
+        } else {
+            (len, self.maxsize.saturating_sub(len))
+        };
+        st.getters.ensure(items, wakers);
+        st.putters.ensure(room, wakers);
     }
 
-    /// Advances a get or put waiter: try; else listen and try again (so a
-    /// move that the try missed notifies the listener); else wait.
+    /// Advances a get or put waiter: try; if it must wait, take a place in
+    /// line (a task returns `Pending`; a thread parks, until its deadline,
+    /// and tries again whenever it is woken).
     fn poll_side<R>(
         &self,
         side: Side,
@@ -1247,93 +1220,47 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     ) -> Poll<R> {
         let kind = s.kind();
         self.census.follow(&mut waiter.kind, kind);
-        let Waiter {
-            listener,
-            counted,
-            kind: entry,
-        } = waiter;
-        let seat = Seat {
-            counted: &mut *counted,
-            entry: &mut *entry,
-            register: None,
-        };
-        if let Some(out) = self.step(side, Some(seat), &mut attempt) {
-            // A wake-up our listener holds was usually for the move we just
-            // made; if it was another waiter's, `recheck` passes it on.
-            if drop_quietly(listener) {
-                self.recheck(side);
+        match s {
+            Strategy::NoWait => match self.step(side, Some((waiter, None)), &mut attempt) {
+                Some(out) => Poll::Ready(out),
+                None => Poll::Pending,
+            },
+            Strategy::Async(cx) => {
+                let how = Some(Waiting::Task(cx.waker()));
+                match self.step(side, Some((waiter, how)), &mut attempt) {
+                    Some(out) => Poll::Ready(out),
+                    None => Poll::Pending,
+                }
             }
-            return Poll::Ready(out);
-        }
-        loop {
-            let arm = || {
-                let seat = Seat {
-                    counted: &mut *counted,
-                    entry: &mut *entry,
-                    register: kind,
-                };
-                self.step(side, Some(seat), &mut attempt)
-            };
-            match s.wait_on(self.event(side), listener, arm) {
-                Poll::Ready(Wake::Done(out, notified)) => {
-                    if notified {
-                        self.recheck(side);
-                    }
+            Strategy::Blocking(deadline) => loop {
+                let how = Some(Waiting::Thread);
+                if let Some(out) = self.step(side, Some((&mut *waiter, how)), &mut attempt) {
                     return Poll::Ready(out);
                 }
-                Poll::Ready(Wake::Woken) => {
-                    let seat = Seat {
-                        counted: &mut *counted,
-                        entry: &mut *entry,
-                        register: None,
-                    };
-                    if let Some(out) = self.step(side, Some(seat), &mut attempt) {
-                        return Poll::Ready(out);
-                    }
+                if !line::park(*deadline) {
+                    // Still in line: `poll_expired` takes a last look, and
+                    // leaves.
+                    return Poll::Pending;
                 }
-                Poll::Pending => return Poll::Pending,
-            }
+            },
         }
     }
 
-    /// A waiter that finished by itself discarded a listener that had been
-    /// notified. That wake-up may have been meant for another waiter: a
-    /// listener that is in the event's list but not yet (or no longer)
-    /// counted can catch a notification sent for a counted one (found by
-    /// loom: two blocked getters, two puts). So if items (or room) are left
-    /// while others wait, wake one more.
-    #[cold]
-    fn recheck(&self, side: Side) {
-        let st = self.lock();
-        let left = match side {
-            Side::Get => st.getters > 0 && st.items.len() > 0,
-            Side::Put => st.putters > 0 && (self.maxsize == 0 || st.items.len() < self.maxsize),
-        };
-        drop(st);
-        if left {
-            self.event(side).notify(1.additional());
-        }
-    }
-
-    /// A waiter leaves without finishing (dropped, timed out): it stops
-    /// counting, and a wake-up it had received passes on to the next waiter
-    /// (dropping a notified listener hands its notification on).
+    /// A waiter leaves without finishing (dropped, timed out): it leaves its
+    /// line, and if it had been notified, its turn passes to the next one.
     fn leave(&self, side: Side, waiter: &mut Waiter) {
-        if waiter.counted {
-            waiter.counted = false;
-            *self.lock().waiting(side) -= 1;
+        if waiter.id == 0 {
+            return;
         }
+        let mut st = self.lock();
+        st.line(side).leave(waiter.id);
+        waiter.id = 0;
+        let mut wakers = Wakers::new();
+        self.settle(&mut st, &mut wakers);
+        drop(st);
+        wakers.wake();
         self.census.leave(&mut waiter.kind);
-        waiter.listener = None;
     }
-}
-
-/// Drops a listener without handing its notification on; whether it had
-/// one.
-fn drop_quietly(listener: &mut Option<EventListener>) -> bool {
-    listener
-        .take()
-        .is_some_and(event_listener::Listener::discard)
 }
 
 fn pop_all<T, S: Store<T>>(items: &mut S) -> Vec<T> {
@@ -1473,31 +1400,18 @@ impl<T, O: Order<T>> QueueRef for Arc<GenericQueue<T, O>> {
     }
 }
 
-/// A waiter's place in its side's "someone waits" count, lent to one step.
-struct Seat<'w> {
-    counted: &'w mut bool,
-    entry: &'w mut Option<Kind>,
-    /// Start counting, as this kind of waiter, if the step must wait.
-    register: Option<Kind>,
-}
-
 /// The per-waiter state of a get or put.
 #[derive(Debug)]
 struct Waiter {
-    listener: Option<EventListener>,
-    /// Whether this waiter is in its side's "someone waits" count.
-    counted: bool,
+    /// Its id in its side's line; 0 while not in line.
+    id: u64,
     /// Its census entry.
     kind: Option<Kind>,
 }
 
 impl Waiter {
     const fn new() -> Self {
-        Waiter {
-            listener: None,
-            counted: false,
-            kind: None,
-        }
+        Waiter { id: 0, kind: None }
     }
 }
 
@@ -1588,7 +1502,7 @@ impl<Q: QueueRef> Drop for Get<Q> {
 impl<Q: QueueRef> fmt::Debug for Get<Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Get")
-            .field("waiting", &self.waiter.counted)
+            .field("waiting", &(self.waiter.id != 0))
             .finish_non_exhaustive()
     }
 }
@@ -1716,7 +1630,7 @@ impl<Q: QueueRef> fmt::Debug for Put<Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Put")
             .field("done", &self.item.is_none())
-            .field("waiting", &self.waiter.counted)
+            .field("waiting", &(self.waiter.id != 0))
             .finish_non_exhaustive()
     }
 }

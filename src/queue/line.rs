@@ -1,0 +1,194 @@
+//! The lines of waiting getters and putters, kept under the queue's lock.
+//!
+//! Why not `event-listener` here, as the other primitives do: the queue
+//! already takes its mutex for every get and put, and deciding who to wake
+//! in that same critical section costs nothing more, while a separate event
+//! costs a second lock on every wait and wake (event-listener wakes under
+//! its own lock, so a woken waiter often finds that lock still held and
+//! sleeps again). Keeping the line here also keeps the bookkeeping exact:
+//! the line *is* the "someone waits" count, so a notification can never
+//! land on a listener that does not count, and a waiter that was woken but
+//! lost the item to a running caller keeps its place.
+//!
+//! The rule, restored after every change of the queue: at least
+//! `min(items, waiting getters)` getters are notified (and all of them after
+//! a shutdown), and likewise putters for the free room. A notified waiter
+//! that leaves without taking anything gives its turn to the next one.
+
+use std::collections::VecDeque;
+use std::task::Waker;
+
+#[cfg(loom)]
+use loom::thread::{self as threads, Thread};
+#[cfg(not(loom))]
+use std::thread::{self as threads, Thread};
+
+/// How to wake one waiter.
+#[derive(Debug)]
+pub(super) enum Wakeup {
+    Task(Waker),
+    Thread(Thread),
+}
+
+impl Wakeup {
+    fn wake(self) {
+        match self {
+            Wakeup::Task(waker) => waker.wake(),
+            Wakeup::Thread(thread) => thread.unpark(),
+        }
+    }
+}
+
+/// The waiter's side of a registration: its task's waker, or "this thread".
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Waiting<'a> {
+    Task(&'a Waker),
+    Thread,
+}
+
+/// One waiter in line. `wakeup` is `None` once it has been notified (the
+/// wake-up was taken out to be sent).
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    wakeup: Option<Wakeup>,
+}
+
+/// The waiters of one side, in the order they started waiting.
+#[derive(Debug)]
+pub(super) struct Line {
+    entries: VecDeque<Entry>,
+    /// How many entries are notified.
+    notified: usize,
+}
+
+impl Line {
+    pub(super) const fn new() -> Self {
+        Line {
+            entries: VecDeque::new(),
+            notified: 0,
+        }
+    }
+
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Waiter `id` must wait: it joins the back of the line, or, if it is
+    /// in line already (woken, and found nothing), it is un-notified and
+    /// keeps its place, with a fresh wake-up.
+    pub(super) fn wait(&mut self, id: u64, how: Waiting<'_>) {
+        match self.entries.iter_mut().find(|e| e.id == id) {
+            Some(entry) => {
+                match (&mut entry.wakeup, how) {
+                    (Some(Wakeup::Task(w)), Waiting::Task(new)) if w.will_wake(new) => return,
+                    (Some(Wakeup::Thread(_)), Waiting::Thread) => return,
+                    (None, _) => self.notified -= 1,
+                    _ => {}
+                }
+                entry.wakeup = Some(wakeup(how));
+            }
+            None => self.entries.push_back(Entry {
+                id,
+                wakeup: Some(wakeup(how)),
+            }),
+        }
+    }
+
+    /// Waiter `id` leaves the line; whether it had been notified.
+    pub(super) fn leave(&mut self, id: u64) -> bool {
+        let Some(at) = self.entries.iter().position(|e| e.id == id) else {
+            return false;
+        };
+        let entry = self.entries.remove(at).expect("found");
+        let notified = entry.wakeup.is_none();
+        if notified {
+            self.notified -= 1;
+        }
+        notified
+    }
+
+    /// Notifies waiters, first in line first, until `want` of them (at
+    /// most all) are notified; their wake-ups go to `out`.
+    pub(super) fn ensure(&mut self, want: usize, out: &mut Wakers) {
+        let want = want.min(self.entries.len());
+        if self.notified >= want {
+            return;
+        }
+        for entry in self.entries.iter_mut() {
+            if let Some(w) = entry.wakeup.take() {
+                out.push(w);
+                self.notified += 1;
+                if self.notified == want {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn wakeup(how: Waiting<'_>) -> Wakeup {
+    match how {
+        Waiting::Task(waker) => Wakeup::Task(waker.clone()),
+        Waiting::Thread => Wakeup::Thread(threads::current()),
+    }
+}
+
+/// Wake-ups decided under the lock, sent after it is released. The first
+/// one needs no allocation.
+#[derive(Debug, Default)]
+pub(super) struct Wakers {
+    first: Option<Wakeup>,
+    rest: Vec<Wakeup>,
+}
+
+impl Wakers {
+    pub(super) const fn new() -> Self {
+        Wakers {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, w: Wakeup) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.rest.push(w);
+        }
+    }
+
+    pub(super) fn wake(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.rest {
+            w.wake();
+        }
+    }
+}
+
+/// Parks this thread until it is unparked, or `deadline` passes (then
+/// `false`). May return early (a spurious or stale unpark): the caller
+/// looks again.
+pub(super) fn park(deadline: Option<std::time::Instant>) -> bool {
+    match deadline {
+        None => {
+            threads::park();
+            true
+        }
+        Some(deadline) => {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            #[cfg(not(loom))]
+            threads::park_timeout(deadline - now);
+            // loom models only the untimed paths.
+            #[cfg(loom)]
+            threads::park();
+            true
+        }
+    }
+}
