@@ -193,9 +193,11 @@ pub struct GenericQueue<T, O: Order<T>> {
     /// Joiners wait here for the unfinished count to reach zero.
     all_done: Event,
     census: Census,
-    /// The item count, or `usize::MAX` once shut down: a hint, read without
-    /// the lock by blocking waits while they spin, so that a spinning
-    /// getter does not fight producers for the lock (never a decision).
+    /// The item count as of the last time it crossed "empty" or "full"
+    /// (so zero exactly when empty, at least `maxsize` exactly when full),
+    /// or `usize::MAX` once shut down: a hint, read without the lock by
+    /// blocking waits while they spin, so that a spinning getter does not
+    /// fight producers for the lock (never a decision).
     hint: StdAtomicUsize,
 }
 
@@ -1146,6 +1148,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         attempt: &mut impl FnMut(&mut State<O::Store>, &mut usize) -> Option<R>,
     ) -> Option<R> {
         let mut st = self.lock();
+        let before = st.items.len();
         let mut moved = 0;
         let out = attempt(&mut st, &mut moved);
         if let Some((waiter, how)) = waiter {
@@ -1169,18 +1172,26 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
             }
         }
         if moved > 0 {
-            let hint = if st.shutdown {
-                usize::MAX
-            } else {
-                st.items.len()
-            };
-            self.hint.store(hint, Ordering::Relaxed);
+            self.update_hint(&st, before);
         }
         let mut wakers = Wakers::new();
         self.settle(&mut st, &mut wakers);
         drop(st);
         wakers.wake();
         out
+    }
+
+    /// Refreshes the hint when the count crossed "empty" or "full" (all the
+    /// spinning waiters read from it), so that steady traffic in between
+    /// does not write a shared cache line on every move.
+    #[inline]
+    fn update_hint(&self, st: &State<O::Store>, before: usize) {
+        let now = st.items.len();
+        let full = |n: usize| self.maxsize != 0 && n >= self.maxsize;
+        if (before == 0) != (now == 0) || full(before) != full(now) {
+            let hint = if st.shutdown { usize::MAX } else { now };
+            self.hint.store(hint, Ordering::Relaxed);
+        }
     }
 
     /// Restores the lines' rule: at least `min(items, getters)` getters and
