@@ -1043,20 +1043,20 @@ impl<W: Word> Gate<W> {
 
 /// Whether `HOLD_AT_MOST` has passed since `since` (a [`nanos_now`]
 /// reading). Never under loom, whose models have no time.
-fn held_too_long(since: u64) -> bool {
+pub(crate) fn held_too_long(since: u64) -> bool {
     !cfg!(loom) && nanos_now().saturating_sub(since) >= HOLD_AT_MOST.as_nanos() as u64
 }
 
 /// The clock of reservations: nanoseconds since the first call.
 #[cfg(not(loom))]
-fn nanos_now() -> u64 {
+pub(crate) fn nanos_now() -> u64 {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
     u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(loom)]
-fn nanos_now() -> u64 {
+pub(crate) fn nanos_now() -> u64 {
     0
 }
 

@@ -163,12 +163,12 @@
 //! it by the fairness fallback goes to others once it has been free for
 //! 2 ms (the next `try_` call or arriving waiter takes it), and a lock
 //! wake-up it does not take up is repeated to the next waiter once unlocks
-//! have kept finding it pending for 2 ms. Queues have no such clock: a get
-//! or put future that was woken and is not polled holds that one wake-up
-//! until it is polled or dropped. New callers are not stopped (a new get or
-//! `try_get` takes the item at once, and the next put wakes the next
-//! waiting getter), but a waiter already asleep can stay asleep behind it
-//! until then.
+//! have kept finding it pending for 2 ms. In a queue, a get or put future
+//! that was woken and has not come for its item (or room) within 2 ms no
+//! longer holds the turn: the next put, get or `try_` call wakes the next
+//! waiter in its place (new callers are never stopped: a new get takes an
+//! item at once). Without any such call there is no timer: a waiter
+//! already asleep stays asleep until then, or until its own deadline.
 //!
 //! # No poisoning
 //!

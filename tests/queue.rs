@@ -917,3 +917,63 @@ async fn arc_forms_of_batches_and_join_are_static() {
     assert_eq!(s.next().await, None);
     assert!(s.is_terminated());
 }
+
+#[test]
+fn a_woken_getter_that_is_not_polled_passes_its_turn_on_after_2ms() {
+    let q = Queue::new(1);
+    let mut a = task::spawn(q.get());
+    let mut b = task::spawn(q.get());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    q.try_put(1).unwrap();
+    assert!(a.is_woken() && !b.is_woken());
+    // `a` is kept alive but never polled: within 2 ms the turn is its own.
+    assert_eq!(q.try_put(2), Err(TryPutError::Full(2)));
+    assert!(!b.is_woken());
+    // Once it has held the wake-up for 2 ms, the next queue call wakes the
+    // next waiter in its place.
+    std::thread::sleep(Duration::from_millis(3));
+    assert_eq!(q.try_put(3), Err(TryPutError::Full(3)));
+    assert!(b.is_woken());
+    assert_ready_eq!(b.poll(), Ok(1));
+    // `a`, polled at last, waits again at its place.
+    assert_pending!(a.poll());
+    q.try_put(4).unwrap();
+    assert!(a.is_woken());
+    assert_ready_eq!(a.poll(), Ok(4));
+    assert_eq!(q.waiters().total(), 0);
+}
+
+static TOUCHY_FAILS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Compares as its number, but panics once while `TOUCHY_FAILS` is set.
+#[derive(Debug, PartialEq, Eq)]
+struct Touchy(u8);
+impl PartialOrd for Touchy {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Touchy {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if TOUCHY_FAILS.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("touchy");
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+#[test]
+fn a_get_whose_ord_panics_still_wakes_a_waiting_putter() {
+    let q = PriorityQueue::new(3);
+    q.try_put_many([Touchy(1), Touchy(2), Touchy(3), Touchy(5)])
+        .unwrap_err();
+    let mut p = task::spawn(q.put(Touchy(4)));
+    assert_pending!(p.poll());
+    TOUCHY_FAILS.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.try_get()));
+    assert!(r.is_err());
+    assert_eq!(q.len(), 2, "the pop freed a slot (its item is lost)");
+    assert!(p.is_woken(), "the freed slot woke the waiting putter");
+    assert_ready_eq!(p.poll().map(|r| r.is_ok()), true);
+}

@@ -138,8 +138,10 @@ fn queue_shutdown_wakes_getter_and_putter() {
 
 // A listener that is in the event's list but not (or no longer) counted can
 // catch a notification sent for a counted waiter; a waiter that then
-// finishes by itself must pass it on. These models deadlocked before
-// `recheck` (the first two at 2 preemptions, the third at 3).
+// finishes by itself must pass it on. These models deadlocked with the
+// queue's first, event-listener-based waiting (the first two at 2
+// preemptions, the third at 3); the lines under the queue's lock keep them
+// passing.
 
 /// Two blocked getters, one batch of two items: both getters get one.
 #[test]

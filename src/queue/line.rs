@@ -13,10 +13,18 @@
 //! The rule, restored after every change of the queue: at least
 //! `min(items, waiting getters)` getters are notified (and all of them after
 //! a shutdown), and likewise putters for the free room. A notified waiter
-//! that leaves without taking anything gives its turn to the next one.
+//! that leaves without taking anything gives its turn to the next one. A
+//! notified waiter that has not come for its item within `HOLD_AT_MOST`
+//! (a future kept alive but not polled) no longer counts: the next change of
+//! the queue wakes one more waiter in its place.
+//!
+//! Waiter ids only grow and new waiters join at the back, so the line stays
+//! sorted by id and a waiter finds its entry by binary search.
 
 use std::collections::VecDeque;
 use std::task::Waker;
+
+use crate::core::{held_too_long, nanos_now};
 
 #[cfg(loom)]
 use loom::thread::{self as threads, Thread};
@@ -47,11 +55,12 @@ pub(super) enum Waiting<'a> {
 }
 
 /// One waiter in line. `wakeup` is `None` once it has been notified (the
-/// wake-up was taken out to be sent).
+/// wake-up was taken out to be sent), at `since` on the core's clock.
 #[derive(Debug)]
 struct Entry {
     id: u64,
     wakeup: Option<Wakeup>,
+    since: u64,
 }
 
 /// The waiters of one side, in the order they started waiting.
@@ -75,30 +84,39 @@ impl Line {
         self.entries.is_empty()
     }
 
-    /// Waiter `id` must wait: it joins the back of the line, or, if it is
-    /// in line already (woken, and found nothing), it is un-notified and
-    /// keeps its place, with a fresh wake-up.
+    /// A new waiter (`id` above every id in line) joins the back.
+    pub(super) fn join(&mut self, id: u64, how: Waiting<'_>) {
+        debug_assert!(self.entries.back().is_none_or(|e| e.id < id));
+        self.entries.push_back(Entry {
+            id,
+            wakeup: Some(wakeup(how)),
+            since: 0,
+        });
+    }
+
+    fn find(&self, id: u64) -> Option<usize> {
+        self.entries.binary_search_by_key(&id, |e| e.id).ok()
+    }
+
+    /// Waiter `id`, in line, must wait again (woken, it found nothing): it
+    /// is un-notified and keeps its place, with a fresh wake-up.
     pub(super) fn wait(&mut self, id: u64, how: Waiting<'_>) {
-        match self.entries.iter_mut().find(|e| e.id == id) {
-            Some(entry) => {
-                match (&mut entry.wakeup, how) {
-                    (Some(Wakeup::Task(w)), Waiting::Task(new)) if w.will_wake(new) => return,
-                    (Some(Wakeup::Thread(_)), Waiting::Thread) => return,
-                    (None, _) => self.notified -= 1,
-                    _ => {}
-                }
-                entry.wakeup = Some(wakeup(how));
-            }
-            None => self.entries.push_back(Entry {
-                id,
-                wakeup: Some(wakeup(how)),
-            }),
+        let Some(at) = self.find(id) else {
+            return self.join(id, how);
+        };
+        let entry = &mut self.entries[at];
+        match (&mut entry.wakeup, how) {
+            (Some(Wakeup::Task(w)), Waiting::Task(new)) if w.will_wake(new) => return,
+            (Some(Wakeup::Thread(_)), Waiting::Thread) => return,
+            (None, _) => self.notified -= 1,
+            _ => {}
         }
+        entry.wakeup = Some(wakeup(how));
     }
 
     /// Waiter `id` leaves the line; whether it had been notified.
     pub(super) fn leave(&mut self, id: u64) -> bool {
-        let Some(at) = self.entries.iter().position(|e| e.id == id) else {
+        let Some(at) = self.find(id) else {
             return false;
         };
         let entry = self.entries.remove(at).expect("found");
@@ -110,14 +128,26 @@ impl Line {
     }
 
     /// Notifies waiters, first in line first, until `want` of them (at
-    /// most all) are notified; their wake-ups go to `out`.
+    /// most all) are notified; their wake-ups go to `out`. If the notified
+    /// ones are enough but the oldest has held its wake-up for too long
+    /// (see the module docs), one more is notified.
     pub(super) fn ensure(&mut self, want: usize, out: &mut Wakers) {
         let want = want.min(self.entries.len());
-        if self.notified >= want {
+        if want == 0 {
             return;
         }
+        let want = if self.notified >= want {
+            if self.notified == self.entries.len() || !self.oldest_is_stale() {
+                return;
+            }
+            self.notified + 1
+        } else {
+            want
+        };
+        let now = nanos_now();
         for entry in self.entries.iter_mut() {
             if let Some(w) = entry.wakeup.take() {
+                entry.since = now;
                 out.push(w);
                 self.notified += 1;
                 if self.notified == want {
@@ -125,6 +155,14 @@ impl Line {
                 }
             }
         }
+    }
+
+    /// Whether the first notified waiter was notified `HOLD_AT_MOST` ago.
+    fn oldest_is_stale(&self) -> bool {
+        self.entries
+            .iter()
+            .find(|e| e.wakeup.is_none())
+            .is_some_and(|e| held_too_long(e.since))
     }
 }
 
@@ -135,32 +173,39 @@ fn wakeup(how: Waiting<'_>) -> Wakeup {
     }
 }
 
+/// How many wake-ups a step sends without allocating.
+const INLINE: usize = 4;
+
 /// Wake-ups decided under the lock, sent after it is released. The first
-/// one needs no allocation.
-#[derive(Debug, Default)]
+/// `INLINE` need no allocation (a batch, a shutdown of a busy queue may
+/// spill over).
+#[derive(Debug)]
 pub(super) struct Wakers {
-    first: Option<Wakeup>,
+    inline: [Option<Wakeup>; INLINE],
+    len: usize,
     rest: Vec<Wakeup>,
 }
 
 impl Wakers {
     pub(super) const fn new() -> Self {
         Wakers {
-            first: None,
+            inline: [None, None, None, None],
+            len: 0,
             rest: Vec::new(),
         }
     }
 
     fn push(&mut self, w: Wakeup) {
-        if self.first.is_none() {
-            self.first = Some(w);
+        if self.len < INLINE {
+            self.inline[self.len] = Some(w);
+            self.len += 1;
         } else {
             self.rest.push(w);
         }
     }
 
     pub(super) fn wake(self) {
-        if let Some(w) = self.first {
+        for w in self.inline.into_iter().flatten() {
             w.wake();
         }
         for w in self.rest {

@@ -8,7 +8,9 @@
 //! listening take the same lock). Getters and putters are woken from their
 //! lines, after the lock is released; joiners (a broadcast) wait on an
 //! `event-listener` event through the core's `Signal`. A put or get with
-//! nobody waiting wakes nobody and touches nothing but the lock.
+//! nobody waiting wakes nobody; besides the lock it touches only the
+//! spinners' length hint, and that only when the count crosses empty or
+//! full.
 //!
 //! Why a mutex around a plain container rather than a lock-free ring: the
 //! family has to peek, drain, keep LIFO and priority order, and count
@@ -22,6 +24,7 @@ mod order;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -147,8 +150,10 @@ pub type PriorityQueue<T> = GenericQueue<T, Priority>;
 /// **No poisoning**: a panic in a priority queue's `Ord` or in a
 /// [`peek_with`](Self::peek_with) closure leaves the queue usable. An item
 /// whose comparison panics in a put stays in the queue (and counts as
-/// unfinished); one whose comparison panics in a get is dropped, still
-/// counted as unfinished, so `join` waits for a `task_done` for it.
+/// unfinished); one whose comparison panics in a get is dropped (a
+/// `get_many` drops the items it had taken so far too), still counted as
+/// unfinished, so `join` waits for a `task_done` for each. Waiters hear of
+/// the change either way.
 ///
 /// # Examples
 ///
@@ -1150,7 +1155,25 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         let mut st = self.lock();
         let before = st.items.len();
         let mut moved = 0;
-        let out = attempt(&mut st, &mut moved);
+        let out = match panic::catch_unwind(AssertUnwindSafe(|| attempt(&mut st, &mut moved))) {
+            Ok(out) => out,
+            Err(payload) => {
+                // A priority item's `Ord` panicked in the middle of a put or
+                // get: the items may have changed all the same, so the
+                // waiters must hear of it before the panic goes on.
+                let hint = if st.shutdown {
+                    usize::MAX
+                } else {
+                    st.items.len()
+                };
+                self.hint.store(hint, Ordering::Relaxed);
+                let mut wakers = Wakers::new();
+                self.settle(&mut st, &mut wakers);
+                drop(st);
+                wakers.wake();
+                panic::resume_unwind(payload);
+            }
+        };
         if let Some((waiter, how)) = waiter {
             if out.is_some() {
                 if waiter.id != 0 {
@@ -1167,8 +1190,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                         Waiting::Thread => Kind::Thread,
                     });
                     self.census.enter(&mut waiter.kind, kind);
+                    st.line(side).join(waiter.id, how);
+                } else {
+                    st.line(side).wait(waiter.id, how);
                 }
-                st.line(side).wait(waiter.id, how);
             }
         }
         if moved > 0 {
