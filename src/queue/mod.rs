@@ -462,6 +462,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// down before the item went in; a timed put gives
     /// [`PutTimeoutError::TimedOut`]`(item)` when the time runs out.
     ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
+    ///
     /// # Cancel safety
     ///
     /// Dropping the future before it is ready leaves the queue untouched:
@@ -487,6 +491,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
 
     /// [`put`](Self::put) through an `Arc`: the future owns a handle to the
     /// queue, so it is `'static` (store it, hand it to `tokio::spawn`).
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
     ///
     /// # Cancel safety
     ///
@@ -569,6 +577,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// before the last ones are in. On shutdown (or a timeout), the items
     /// that did not go in come back in the error.
     ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
+    ///
     /// # Cancel safety
     ///
     /// Items already put stay put; dropping the future drops the ones not
@@ -589,6 +601,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     }
 
     /// [`put_many`](Self::put_many) through an `Arc`: a `'static` future.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
     ///
     /// # Cancel safety
     ///
@@ -671,6 +687,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// a timed get gives [`GetTimeoutError::TimedOut`] when the time runs
     /// out (Python's `Empty`).
     ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: an item leaves the queue only when the future returns
@@ -695,6 +715,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     }
 
     /// [`get`](Self::get) through an `Arc`: a `'static` future.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
     ///
     /// # Cancel safety
     ///
@@ -750,6 +774,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// one; `.await` it or block with [`GetMany::wait`]. `max == 0` gives
     /// an empty `Vec` at once.
     ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
+    ///
     /// # Cancel safety
     ///
     /// As [`get`](Self::get): items leave the queue only when the future
@@ -770,6 +798,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     }
 
     /// [`get_many`](Self::get_many) through an `Arc`: a `'static` future.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
     ///
     /// # Cancel safety
     ///
@@ -880,6 +912,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// Each `next` blocks as `get_blocking` does (and so panics on a thread
     /// that drives a current-thread runtime).
     ///
+    /// # Cancel safety
+    ///
+    /// Not a future; an item leaves the queue only when `next` returns it.
+    ///
     /// # Examples
     ///
     /// ```
@@ -895,6 +931,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
 
     /// The items as a [`Stream`] for a task: it yields every item it gets
     /// and ends once the queue is shut down and empty.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a stream; poll it from a task.
     ///
     /// # Cancel safety
     ///
@@ -918,6 +958,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     }
 
     /// [`stream`](Self::stream) through an `Arc`: a `'static` stream.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a stream; poll it from a task.
     ///
     /// # Cancel safety
     ///
@@ -1000,6 +1044,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// consumers never call `task_done`, `join` never returns, even once
     /// the queue is shut down and empty (as in Python).
     ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: "all done" wakes every joiner, so a dropped joiner takes
@@ -1030,6 +1078,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     }
 
     /// [`join`](Self::join) through an `Arc`: a `'static` future.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: it returns a future; `.await` it in a task, or block a thread on it with `.wait()`, `.wait_timeout(d)` or `.wait_deadline(t)` (see the future's docs).
     ///
     /// # Cancel safety
     ///
