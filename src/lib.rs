@@ -207,8 +207,8 @@ pub use event::Event;
 pub use lock::{Lock, LockGuard, LockGuardArc};
 pub use queue::{
     BlockingIter, Fifo, GenericQueue, GetTimeoutError, Lifo, LifoQueue, Order, Prioritized,
-    Priority, PriorityQueue, PutError, PutTimeoutError, Queue, QueueRef, ShutDown, TaskDoneError,
-    TryGetError, TryPutError,
+    Priority, PriorityQueue, PutError, PutTimeoutError, Queue, QueueRef, QueueWaiting, ShutDown,
+    TaskDoneError, TryGetError, TryPutError,
 };
 pub use rlock::{RLock, RLockGuard, RLockGuardArc};
 pub use semaphore::{

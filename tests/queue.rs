@@ -977,3 +977,24 @@ fn a_get_whose_ord_panics_still_wakes_a_waiting_putter() {
     assert!(p.is_woken(), "the freed slot woke the waiting putter");
     assert_ready_eq!(p.poll().map(|r| r.is_ok()), true);
 }
+
+#[test]
+fn waiting_tells_getters_putters_and_joiners_apart() {
+    let empty = Queue::<u8>::new(1);
+    let full = Queue::new(1);
+    full.try_put(0u8).unwrap();
+    let mut g = task::spawn(empty.get());
+    let mut p = task::spawn(full.put(1));
+    let mut j = task::spawn(full.join());
+    assert_pending!(g.poll());
+    assert_pending!(p.poll());
+    assert_pending!(j.poll());
+    assert_eq!(
+        (empty.waiting().getters, full.waiting().putters, full.waiting().joiners),
+        (1, 1, 1)
+    );
+    assert_eq!(full.waiting().total(), 2);
+    assert_eq!(full.waiters().tasks, 2);
+    drop((g, p, j));
+    assert_eq!(empty.waiting().total() + full.waiting().total(), 0);
+}

@@ -84,6 +84,10 @@ impl Line {
         self.entries.is_empty()
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// A new waiter (`id` above every id in line) joins the back.
     pub(super) fn join(&mut self, id: u64, how: Waiting<'_>) {
         debug_assert!(self.entries.back().is_none_or(|e| e.id < id));

@@ -223,6 +223,39 @@ struct State<S> {
     epoch: u64,
 }
 
+/// How many calls wait on a queue, by what they wait for: see
+/// [`GenericQueue::waiting`].
+///
+/// # Examples
+///
+/// ```
+/// let w = amphi::Queue::<u8>::new(0).waiting();
+/// assert_eq!(w.total(), 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueWaiting {
+    /// Gets (and streams, batch gets) waiting for an item.
+    pub getters: usize,
+    /// Puts (and batch puts) waiting for room.
+    pub putters: usize,
+    /// Joins waiting for every item to be done.
+    pub joiners: usize,
+}
+
+impl QueueWaiting {
+    /// `getters + putters + joiners`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let w = amphi::QueueWaiting { getters: 1, putters: 2, joiners: 0 };
+    /// assert_eq!(w.total(), 3);
+    /// ```
+    pub fn total(&self) -> usize {
+        self.getters + self.putters + self.joiners
+    }
+}
+
 /// Which waiters a call belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -425,6 +458,27 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// ```
     pub fn waiters(&self) -> Waiters {
         self.census.snapshot()
+    }
+
+    /// How many getters, putters and joiners wait right now (a snapshot):
+    /// [`waiters`](Self::waiters) splits the same waiters by world
+    /// instead. Idle consumers show as `getters`, producers held back by a
+    /// full queue as `putters`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = amphi::Queue::<u8>::new(0);
+    /// let w = q.waiting();
+    /// assert_eq!((w.getters, w.putters, w.joiners), (0, 0, 0));
+    /// ```
+    pub fn waiting(&self) -> QueueWaiting {
+        let st = self.lock();
+        QueueWaiting {
+            getters: st.getters.len(),
+            putters: st.putters.len(),
+            joiners: st.joiners,
+        }
     }
 
     // -- put ---------------------------------------------------------------
