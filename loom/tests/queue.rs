@@ -195,3 +195,93 @@ fn queue_single_puts_wake_two_getters() {
         assert_quiet(&q);
     });
 }
+
+/// A woken putter that is dropped passes its room on to the other putter.
+#[test]
+fn queue_dropped_woken_putter_passes_the_room_on() {
+    loom::model(|| {
+        let q = Arc::new(Queue::new(1));
+        q.try_put(0).unwrap();
+        let q1 = q.clone();
+        let blocked = thread::spawn(move || q1.put_blocking(1).unwrap());
+        let q2 = q.clone();
+        let canceller = thread::spawn(move || {
+            let mut fut = q2.put(2);
+            let mut cx = Context::from_waker(Waker::noop());
+            let put = matches!(Pin::new(&mut fut).poll(&mut cx), Poll::Ready(Ok(())));
+            drop(fut);
+            put
+        });
+        let first = q.get_blocking().unwrap();
+        assert_eq!(first, 0);
+        let cancelled_put = canceller.join().unwrap();
+        if cancelled_put {
+            // The canceller's item took the room: make room once more.
+            assert_eq!(q.get_blocking().unwrap(), 2);
+        }
+        blocked.join().unwrap();
+        assert_eq!(q.drain(), vec![1]);
+        assert_quiet(&q);
+    });
+}
+
+/// `get_many(2)` on a full queue of 2 frees room for two blocked putters.
+#[test]
+fn queue_get_many_frees_room_for_a_thread_and_a_task() {
+    loom::model(|| {
+        let q = Arc::new(Queue::new(2));
+        q.try_put_many([0, 0]).unwrap();
+        let q1 = q.clone();
+        let a = thread::spawn(move || q1.put_blocking(1).unwrap());
+        let q2 = q.clone();
+        let b = thread::spawn(move || loom::future::block_on(q2.put(2)).unwrap());
+        assert_eq!(q.get_many(2).wait(), Ok(vec![0, 0]));
+        a.join().unwrap();
+        b.join().unwrap();
+        let mut left = q.drain();
+        left.sort();
+        assert_eq!(left, vec![1, 2]);
+        assert_quiet(&q);
+    });
+}
+
+/// A joiner waits while `shutdown(true)` removes the last unfinished item.
+#[test]
+fn queue_join_returns_after_shutdown_immediate() {
+    loom::model(|| {
+        let q = Arc::new(Queue::new(0));
+        q.try_put(1).unwrap();
+        let q1 = q.clone();
+        let joiner = thread::spawn(move || q1.join_blocking());
+        assert_eq!(q.shutdown(true), vec![1]);
+        joiner.join().unwrap();
+        assert_eq!(q.unfinished(), 0);
+        assert_quiet(&q);
+    });
+}
+
+/// A stream in a task ends once a thread has put and shut down.
+#[test]
+fn queue_stream_ends_after_items_and_shutdown() {
+    use futures_core::Stream;
+    loom::model(|| {
+        let q = Arc::new(Queue::new(1));
+        let q1 = q.clone();
+        let producer = thread::spawn(move || {
+            q1.put_blocking(1).unwrap();
+            q1.put_blocking(2).unwrap();
+            q1.shutdown(false);
+        });
+        let mut stream = q.stream();
+        let mut got = Vec::new();
+        while let Some(x) = loom::future::block_on(std::future::poll_fn(|cx| {
+            Pin::new(&mut stream).poll_next(cx)
+        })) {
+            got.push(x);
+        }
+        drop(stream);
+        producer.join().unwrap();
+        assert_eq!(got, vec![1, 2]);
+        assert_quiet(&q);
+    });
+}
