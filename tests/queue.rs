@@ -925,11 +925,16 @@ fn a_woken_getter_that_is_not_polled_passes_its_turn_on_after_2ms() {
     let mut b = task::spawn(q.get());
     assert_pending!(a.poll());
     assert_pending!(b.poll());
+    let woken_at = Instant::now();
     q.try_put(1).unwrap();
     assert!(a.is_woken() && !b.is_woken());
     // `a` is kept alive but never polled: within 2 ms the turn is its own.
     assert_eq!(q.try_put(2), Err(TryPutError::Full(2)));
-    assert!(!b.is_woken());
+    if woken_at.elapsed() < Duration::from_millis(1) {
+        // (Checked only when this thread was not held up for a
+        // millisecond or more here: a loaded machine may have passed 2 ms.)
+        assert!(!b.is_woken());
+    }
     // Once it has held the wake-up for 2 ms, the next queue call wakes the
     // next waiter in its place.
     std::thread::sleep(Duration::from_millis(3));
