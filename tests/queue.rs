@@ -872,24 +872,11 @@ fn a_completed_get_polled_again_panics_instead_of_taking_another_item() {
 
 #[test]
 fn a_panicking_priority_push_leaves_the_item_counted() {
-    #[derive(Debug, PartialEq, Eq)]
-    struct Boom(u8);
-    impl PartialOrd for Boom {
-        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-            Some(self.cmp(other))
-        }
-    }
-    impl Ord for Boom {
-        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-            if self.0 == 9 || other.0 == 9 {
-                panic!("boom");
-            }
-            self.0.cmp(&other.0)
-        }
-    }
+    static FAIL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let q = PriorityQueue::new(0);
-    q.try_put(Boom(1)).unwrap();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.try_put(Boom(9))));
+    q.try_put(Touchy(1, &FAIL)).unwrap();
+    Touchy::arm(&FAIL);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.try_put(Touchy(9, &FAIL))));
     assert!(r.is_err());
     assert_eq!(q.len(), 2, "the item stayed in the heap");
     assert_eq!(q.unfinished(), 2, "and is counted");
@@ -949,33 +936,15 @@ fn a_woken_getter_that_is_not_polled_passes_its_turn_on_after_2ms() {
     assert_eq!(q.waiters().total(), 0);
 }
 
-static TOUCHY_FAILS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Compares as its number, but panics once while `TOUCHY_FAILS` is set.
-#[derive(Debug, PartialEq, Eq)]
-struct Touchy(u8);
-impl PartialOrd for Touchy {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Touchy {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        if TOUCHY_FAILS.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            panic!("touchy");
-        }
-        self.0.cmp(&other.0)
-    }
-}
-
 #[test]
 fn a_get_whose_ord_panics_still_wakes_a_waiting_putter() {
+    static FAIL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let q = PriorityQueue::new(3);
-    q.try_put_many([Touchy(1), Touchy(2), Touchy(3), Touchy(5)])
-        .unwrap_err();
-    let mut p = task::spawn(q.put(Touchy(4)));
+    let items = [1, 2, 3, 5].map(|n| Touchy(n, &FAIL));
+    q.try_put_many(items).unwrap_err();
+    let mut p = task::spawn(q.put(Touchy(4, &FAIL)));
     assert_pending!(p.poll());
-    TOUCHY_FAILS.store(true, std::sync::atomic::Ordering::SeqCst);
+    Touchy::arm(&FAIL);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.try_get()));
     assert!(r.is_err());
     assert_eq!(q.len(), 2, "the pop freed a slot (its item is lost)");
@@ -995,7 +964,11 @@ fn waiting_tells_getters_putters_and_joiners_apart() {
     assert_pending!(p.poll());
     assert_pending!(j.poll());
     assert_eq!(
-        (empty.waiting().getters, full.waiting().putters, full.waiting().joiners),
+        (
+            empty.waiting().getters,
+            full.waiting().putters,
+            full.waiting().joiners
+        ),
         (1, 1, 1)
     );
     assert_eq!(full.waiting().total(), 2);

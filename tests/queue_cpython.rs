@@ -659,47 +659,28 @@ fn test_shutdown_pending_get() {
 // FailingQueue: a panic inside the container's work leaves the queue sound.
 // ---------------------------------------------------------------------------
 
-/// An item whose comparison panics while `FAIL` is set.
-#[derive(Debug, PartialEq, Eq)]
-struct Touchy(i64);
-
 static FAIL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-impl PartialOrd for Touchy {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Touchy {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        if FAIL.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            panic!("You Lose");
-        }
-        self.0.cmp(&other.0)
-    }
-}
 
 #[test]
 fn test_failing_queue() {
     let q = PriorityQueue::new(QUEUE_SIZE);
     for i in 0..QUEUE_SIZE as i64 - 1 {
-        q.put_blocking(Touchy(i)).unwrap();
+        q.put_blocking(Touchy(i, &FAIL)).unwrap();
     }
-    FAIL.store(true, std::sync::atomic::Ordering::SeqCst);
+    Touchy::arm(&FAIL);
     let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = q.try_put(Touchy(100));
+        let _ = q.try_put(Touchy(100, &FAIL));
     }));
     assert!(failed.is_err(), "the queue didn't fail when it should have");
     // The queue is not poisoned: every call still works.
     let n = q.len();
     assert!(n == QUEUE_SIZE - 1 || n == QUEUE_SIZE);
     while q.len() < QUEUE_SIZE {
-        q.put_blocking(Touchy(50)).unwrap();
+        q.put_blocking(Touchy(50, &FAIL)).unwrap();
     }
     assert!(q.is_full());
     assert_eq!(q.try_get().map(|t| t.0), Ok(0));
-    FAIL.store(true, std::sync::atomic::Ordering::SeqCst);
+    Touchy::arm(&FAIL);
     let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _ = q.try_get();
     }));
@@ -707,7 +688,7 @@ fn test_failing_queue() {
     let left = q.drain();
     assert!(left.len() >= QUEUE_SIZE - 2);
     assert!(q.is_empty());
-    q.put_blocking(Touchy(1)).unwrap();
+    q.put_blocking(Touchy(1, &FAIL)).unwrap();
     assert_eq!(q.get_blocking().map(|t| t.0), Ok(1));
 }
 

@@ -399,3 +399,42 @@ impl Rng {
         Duration::from_micros(self.below(max * 1000))
     }
 }
+
+// ---------------------------------------------------------------------------
+// A priority item whose `Ord` panics on demand
+// ---------------------------------------------------------------------------
+
+/// Compares as its number, but the next comparison after its test arms the
+/// flag (its own static, so tests running in parallel do not meet) panics.
+#[derive(Debug)]
+pub struct Touchy(pub i64, pub &'static AtomicBool);
+
+impl Touchy {
+    /// Makes the next comparison of any item sharing `flag` panic.
+    pub fn arm(flag: &AtomicBool) {
+        flag.store(true, Ordering::SeqCst);
+    }
+}
+
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Touchy {}
+
+impl PartialOrd for Touchy {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Touchy {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.1.swap(false, Ordering::SeqCst) {
+            panic!("touchy");
+        }
+        self.0.cmp(&other.0)
+    }
+}
