@@ -976,3 +976,53 @@ fn waiting_tells_getters_putters_and_joiners_apart() {
     drop((g, p, j));
     assert_eq!(empty.waiting().total() + full.waiting().total(), 0);
 }
+
+/// Makes `g` (a pending get on `q`) starving: it waits past the fairness
+/// threshold, is woken, and loses the item to a running caller.
+fn starve<F: std::future::Future>(q: &Queue<u32>, g: &mut task::Spawn<F>)
+where
+    F::Output: std::fmt::Debug,
+{
+    std::thread::sleep(Duration::from_millis(2));
+    q.try_put(100).unwrap();
+    assert!(g.is_woken());
+    assert_eq!(q.try_get(), Ok(100), "barging is allowed before starvation");
+    assert_pending!(g.poll());
+}
+
+#[test]
+fn a_waiter_barged_after_1ms_gets_the_next_item_held_for_it() {
+    let q = Queue::new(0);
+    let mut g = task::spawn(q.get());
+    assert_pending!(g.poll());
+    starve(&q, &mut g);
+    let put_at = Instant::now();
+    q.try_put(2).unwrap();
+    assert!(g.is_woken());
+    let barged = q.try_get();
+    if put_at.elapsed() < Duration::from_millis(1) {
+        // (Unless this thread was held up past the hold's 2 ms.)
+        assert_eq!(barged, Err(TryGetError::Empty), "the item is held for g");
+        assert_ready_eq!(g.poll(), Ok(2));
+    }
+}
+
+#[test]
+fn a_hold_for_a_future_that_is_not_polled_lapses_after_2ms() {
+    let q = Arc::new(Queue::new(0));
+    let mut g = task::spawn(q.get());
+    assert_pending!(g.poll());
+    starve(&q, &mut g);
+    q.try_put(2).unwrap();
+    assert!(g.is_woken());
+    // `g` never comes. A blocked thread looks again when the hold would
+    // lapse, and then takes the item.
+    let q2 = Arc::clone(&q);
+    let thread = spawn_thread(move || q2.get().wait_timeout(DEADLINE));
+    assert_eq!(thread.join_within(SLACK), Ok(2));
+    // And after the lapse a running caller is not held back either.
+    q.try_put(3).unwrap();
+    std::thread::sleep(Duration::from_millis(3));
+    assert_eq!(q.try_get(), Ok(3));
+    assert_pending!(g.poll());
+}

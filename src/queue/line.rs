@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::task::Waker;
 
-use crate::core::{held_too_long, nanos_now};
+use crate::core::{FAIR_AFTER, held_too_long, nanos_now};
 
 #[cfg(loom)]
 use loom::thread::{self as threads, Thread};
@@ -61,6 +61,11 @@ struct Entry {
     id: u64,
     wakeup: Option<Wakeup>,
     since: u64,
+    /// When it joined the line (the core's clock).
+    joined: u64,
+    /// It was woken and found nothing at least once (a running caller
+    /// took the item or the room first).
+    barged: bool,
 }
 
 /// The waiters of one side, in the order they started waiting.
@@ -95,6 +100,8 @@ impl Line {
             id,
             wakeup: Some(wakeup(how)),
             since: 0,
+            joined: nanos_now(),
+            barged: false,
         });
     }
 
@@ -112,7 +119,10 @@ impl Line {
         match (&mut entry.wakeup, how) {
             (Some(Wakeup::Task(w)), Waiting::Task(new)) if w.will_wake(new) => return,
             (Some(Wakeup::Thread(_)), Waiting::Thread) => return,
-            (None, _) => self.notified -= 1,
+            (None, _) => {
+                self.notified -= 1;
+                entry.barged = true;
+            }
             _ => {}
         }
         entry.wakeup = Some(wakeup(how));
@@ -159,6 +169,32 @@ impl Line {
                 }
             }
         }
+    }
+
+    /// How many items (or slots) are held for starving waiters ahead of
+    /// `id` in line (all of them for a caller not in line, `id` 0): the
+    /// fairness fallback. A waiter that has been in line for
+    /// `FAIR_AFTER` and lost a woken race at least once is starving; once
+    /// notified again, the item (or room) that woke it is its own, and
+    /// callers that are not in line (or are behind it) may not take it.
+    /// Its hold lapses with its turn, `HOLD_AT_MOST` after the
+    /// notification (a future kept alive but not polled stops nobody).
+    pub(super) fn held_for_others(&self, id: u64) -> usize {
+        if self.notified == 0 {
+            return 0;
+        }
+        let now = nanos_now();
+        let fair_after = FAIR_AFTER.as_nanos() as u64;
+        self.entries
+            .iter()
+            .filter(|e| {
+                (id == 0 || e.id < id)
+                    && e.wakeup.is_none()
+                    && e.barged
+                    && now.saturating_sub(e.joined) >= fair_after
+                    && !held_too_long(e.since)
+            })
+            .count()
     }
 
     /// Whether the first notified waiter was notified `HOLD_AT_MOST` ago.

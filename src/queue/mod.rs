@@ -29,6 +29,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use event_listener::Event;
 use futures_core::{FusedStream, Stream};
@@ -39,7 +40,8 @@ use loom::sync::{Mutex, MutexGuard};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::core::{
-    Census, Flag, Kind, Op, Signal, Strategy, Waiters, block_forever, blocking_mode, waiting_future,
+    Census, Flag, HOLD_AT_MOST, Kind, Op, Signal, Strategy, Waiters, block_forever, blocking_mode,
+    waiting_future,
 };
 use line::{Line, Waiting, Wakers};
 
@@ -142,10 +144,13 @@ pub type PriorityQueue<T> = GenericQueue<T, Priority>;
 ///
 /// **Fairness**: waiters are served in the order they started waiting. A
 /// running caller may take an item (or a free slot) before the woken waiter
-/// runs (barging, as in Python and the channel crates); the woken one then
-/// keeps its place at the front of the line for the next item. There is no
-/// bound yet on how often a stream of running callers can barge ahead of
-/// one waiter (the locks and semaphores have one).
+/// runs (barging, as in Python and the channel crates), which keeps
+/// throughput high; the woken one keeps its place at the front of the line.
+/// A waiter that has waited for more than a millisecond and then loses one
+/// more race is starving: the next item (or slot) that wakes it is held for
+/// it, and running callers and waiters behind it cannot take it, for up to
+/// 2 ms (so a future kept alive but not polled stops nobody for longer; a
+/// thread held back looks again then, a task at the next queue call).
 ///
 /// **No poisoning**: a panic in a priority queue's `Ord` or in a
 /// [`peek_with`](Self::peek_with) closure leaves the queue usable. An item
@@ -218,6 +223,9 @@ struct State<S> {
     next_id: u64,
     /// Joiners with a listener in place: `task_done` notifies only if some.
     joiners: usize,
+    /// During one attempt: the items (get) or slots (put) held for starving
+    /// waiters other than the caller (the fairness fallback, line.rs).
+    held: usize,
     /// How many times the unfinished count has reached zero: a joiner
     /// returns once it moves.
     epoch: u64,
@@ -312,6 +320,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 putters: Line::new(),
                 next_id: 1,
                 joiners: 0,
+                held: 0,
                 epoch: 0,
             }),
             maxsize,
@@ -914,7 +923,8 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// ```
     pub fn drain(&self) -> Vec<T> {
         let got = self.step(Side::Get, None, &mut |st, moved| {
-            let all = pop_all(&mut st.items);
+            let free = st.items.len().saturating_sub(st.held);
+            let all: Vec<T> = (0..free).filter_map(|_| st.items.pop()).collect();
             *moved = all.len();
             Some(all)
         });
@@ -1260,6 +1270,12 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     ) -> Option<R> {
         let mut st = self.lock();
         let before = st.items.len();
+        let caller = waiter.as_ref().map_or(0, |(w, _)| w.id);
+        st.held = if st.line(side).is_empty() {
+            0
+        } else {
+            st.line(side).held_for_others(caller)
+        };
         let mut moved = 0;
         let out = match panic::catch_unwind(AssertUnwindSafe(|| attempt(&mut st, &mut moved))) {
             Ok(out) => out,
@@ -1280,7 +1296,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 panic::resume_unwind(payload);
             }
         };
+        let held_back = out.is_none() && st.held > 0;
+        st.held = 0;
         if let Some((waiter, how)) = waiter {
+            waiter.held_back = held_back;
             if out.is_some() {
                 if waiter.id != 0 {
                     st.line(side).leave(waiter.id);
@@ -1379,7 +1398,14 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 if let Some(out) = self.step(side, Some((&mut *waiter, how)), &mut attempt) {
                     return Poll::Ready(out);
                 }
-                if !line::park(*deadline) {
+                // Held back by a starving waiter's hold: look again when the
+                // hold would lapse (its holder may be a future nobody polls).
+                let watch = waiter
+                    .held_back
+                    .then(|| Instant::now() + HOLD_AT_MOST)
+                    .map(|w| deadline.map_or(w, |d| d.min(w)));
+                if !line::park(watch.or(*deadline)) && deadline.is_some_and(|d| Instant::now() >= d)
+                {
                     // Still in line: `poll_expired` takes a last look, and
                     // leaves.
                     return Poll::Pending;
@@ -1414,14 +1440,12 @@ fn pop_all<T, S: Store<T>>(items: &mut S) -> Vec<T> {
 }
 
 fn get_one<T, S: Store<T>>(st: &mut State<S>, moved: &mut usize) -> Option<Result<T, ShutDown>> {
-    match st.items.pop() {
-        Some(item) => {
-            *moved = 1;
-            Some(Ok(item))
-        }
-        None if st.shutdown => Some(Err(ShutDown)),
-        None => None,
+    if st.items.len() > st.held {
+        let item = st.items.pop().expect("not empty");
+        *moved = 1;
+        return Some(Ok(item));
     }
+    (st.shutdown && st.items.len() == 0).then_some(Err(ShutDown))
 }
 
 fn put_one<T, S: Store<T>>(
@@ -1437,7 +1461,7 @@ fn put_one<T, S: Store<T>>(
     if st.shutdown {
         return Some(Err(PutError(taken())));
     }
-    if maxsize != 0 && st.items.len() >= maxsize {
+    if maxsize != 0 && st.items.len() + st.held >= maxsize {
         return None;
     }
     // Counted before the push: a priority item whose `Ord` panics in the
@@ -1457,7 +1481,7 @@ fn put_some<T, S: Store<T>>(
     if st.shutdown {
         return Some(Err(PutError(std::mem::take(items).into())));
     }
-    while !items.is_empty() && (maxsize == 0 || st.items.len() < maxsize) {
+    while !items.is_empty() && (maxsize == 0 || st.items.len() + st.held < maxsize) {
         st.unfinished += 1;
         *moved += 1;
         st.items.push(items.pop_front().expect("not empty"));
@@ -1549,11 +1573,18 @@ struct Waiter {
     id: u64,
     /// Its census entry.
     kind: Option<Kind>,
+    /// Its last attempt found only items (or room) held for a starving
+    /// waiter ahead of it.
+    held_back: bool,
 }
 
 impl Waiter {
     const fn new() -> Self {
-        Waiter { id: 0, kind: None }
+        Waiter {
+            id: 0,
+            kind: None,
+            held_back: false,
+        }
     }
 }
 
@@ -1845,9 +1876,9 @@ impl<Q: QueueRef> Op for GetMany<Q> {
             .queue
             .queue()
             .poll_side(Side::Get, &mut self.waiter, s, |st, moved| {
-                let n = st.items.len().min(max);
+                let n = st.items.len().saturating_sub(st.held).min(max);
                 if n == 0 {
-                    return st.shutdown.then_some(Err(ShutDown));
+                    return (st.shutdown && st.items.len() == 0).then_some(Err(ShutDown));
                 }
                 let mut got = Vec::with_capacity(n);
                 while got.len() < n {
