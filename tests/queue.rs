@@ -1026,3 +1026,39 @@ fn a_hold_for_a_future_that_is_not_polled_lapses_after_2ms() {
     assert_eq!(q.try_get(), Ok(3));
     assert_pending!(g.poll());
 }
+
+/// A waiter held back by a hold sleeps; it is not woken over and over
+/// (neither by the rule that passes a stale turn on, nor after a shutdown).
+#[test]
+fn a_held_back_getter_is_not_woken_in_a_loop() {
+    let q = Queue::new(0);
+    let mut x = task::spawn(q.get());
+    let mut a = task::spawn(q.get());
+    assert_pending!(x.poll());
+    assert_pending!(a.poll());
+    std::thread::sleep(Duration::from_millis(2));
+    q.try_put_many([100, 101]).unwrap();
+    assert_eq!(q.try_get(), Ok(100));
+    assert_eq!(q.try_get(), Ok(101));
+    assert_pending!(a.poll()); // `a` lost a race: starving; `x` never polled
+    std::thread::sleep(Duration::from_millis(3)); // `x`'s turn is stale
+    q.try_put(1).unwrap();
+    assert!(
+        a.is_woken(),
+        "the stale turn passed to `a`, which holds the item"
+    );
+    let mut b = task::spawn(q.get());
+    let mut polls = 0;
+    while polls < 10 {
+        polls += 1;
+        if b.poll().is_ready() || !b.is_woken() {
+            break;
+        }
+    }
+    assert!(polls < 3, "`b` was woken {polls} times for nothing");
+    // After a shutdown there are no holds: `b` drains the item, `a` ends.
+    q.shutdown(false);
+    assert_ready_eq!(b.poll(), Ok(1));
+    assert_ready_eq!(a.poll(), Err(ShutDown));
+    assert_ready_eq!(x.poll(), Err(ShutDown));
+}

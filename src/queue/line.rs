@@ -15,8 +15,8 @@
 //! a shutdown), and likewise putters for the free room. A notified waiter
 //! that leaves without taking anything gives its turn to the next one. A
 //! notified waiter that has not come for its item within `HOLD_AT_MOST`
-//! (a future kept alive but not polled) no longer counts: the next change of
-//! the queue wakes one more waiter in its place.
+//! (a future kept alive but not polled) no longer counts: the next queue
+//! call wakes one more waiter in its place.
 //!
 //! Waiter ids only grow and new waiters join at the back, so the line stays
 //! sorted by id and a waiter finds its entry by binary search.
@@ -142,19 +142,21 @@ impl Line {
     }
 
     /// Notifies waiters, first in line first, until `want` of them (at
-    /// most all) are notified; their wake-ups go to `out`. If the notified
-    /// ones are enough but the oldest has held its wake-up for too long
-    /// (see the module docs), one more is notified.
+    /// most all) are notified; their wake-ups go to `out`. A notified
+    /// waiter that has held its wake-up for `HOLD_AT_MOST` without coming
+    /// (see the module docs) does not count toward `want`.
     pub(super) fn ensure(&mut self, want: usize, out: &mut Wakers) {
-        let want = want.min(self.entries.len());
-        if want == 0 {
+        let len = self.entries.len();
+        let want = want.min(len);
+        if want == 0 || self.notified == len {
             return;
         }
-        let want = if self.notified >= want {
-            if self.notified == self.entries.len() || !self.oldest_is_stale() {
+        let target = if self.notified >= want {
+            let stale = self.stale();
+            if self.notified - stale >= want {
                 return;
             }
-            self.notified + 1
+            (want + stale).min(len)
         } else {
             want
         };
@@ -164,11 +166,19 @@ impl Line {
                 entry.since = now;
                 out.push(w);
                 self.notified += 1;
-                if self.notified == want {
+                if self.notified >= target {
                     break;
                 }
             }
         }
+    }
+
+    /// How many notified waiters have held their wake-up for too long.
+    fn stale(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.wakeup.is_none() && held_too_long(e.since))
+            .count()
     }
 
     /// How many items (or slots) are held for starving waiters ahead of
@@ -195,14 +205,6 @@ impl Line {
                     && !held_too_long(e.since)
             })
             .count()
-    }
-
-    /// Whether the first notified waiter was notified `HOLD_AT_MOST` ago.
-    fn oldest_is_stale(&self) -> bool {
-        self.entries
-            .iter()
-            .find(|e| e.wakeup.is_none())
-            .is_some_and(|e| held_too_long(e.since))
     }
 }
 

@@ -146,11 +146,13 @@ pub type PriorityQueue<T> = GenericQueue<T, Priority>;
 /// running caller may take an item (or a free slot) before the woken waiter
 /// runs (barging, as in Python and the channel crates), which keeps
 /// throughput high; the woken one keeps its place at the front of the line.
-/// A waiter that has waited for more than a millisecond and then loses one
-/// more race is starving: the next item (or slot) that wakes it is held for
-/// it, and running callers and waiters behind it cannot take it, for up to
-/// 2 ms (so a future kept alive but not polled stops nobody for longer; a
-/// thread held back looks again then, a task at the next queue call).
+/// A waiter that has lost a woken race (or been held back) and has waited
+/// for more than a millisecond is starving: the next item (or slot) that
+/// wakes it is held for it, and running callers and waiters behind it
+/// cannot take it, for up to 2 ms (so a future kept alive but not polled
+/// stops nobody for longer; a thread held back looks again then, a task at
+/// the first queue call after that). There are no holds once the queue is
+/// shut down.
 ///
 /// **No poisoning**: a panic in a priority queue's `Ord` or in a
 /// [`peek_with`](Self::peek_with) closure leaves the queue usable. An item
@@ -910,7 +912,9 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     }
 
     /// Takes every item there is right now, in get order, without waiting
-    /// (an empty `Vec` if there is none, shut down or not). The items still
+    /// (an empty `Vec` if there is none, shut down or not), except the ones
+    /// held for a starving waiter (see the fairness notes on
+    /// [`GenericQueue`]). The items still
     /// count as unfinished until marked done, as if each had been got.
     ///
     /// # Examples
@@ -1271,7 +1275,9 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         let mut st = self.lock();
         let before = st.items.len();
         let caller = waiter.as_ref().map_or(0, |(w, _)| w.id);
-        st.held = if st.line(side).is_empty() {
+        // After a shutdown every waiter is woken to drain or fail: holds
+        // would only make them spin.
+        st.held = if st.shutdown || st.line(side).is_empty() {
             0
         } else {
             st.line(side).held_for_others(caller)
