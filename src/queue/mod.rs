@@ -1237,10 +1237,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
             let done = removed.len().min(st.unfinished);
             joiners = st.finish_tasks(done);
         }
-        let mut wakers = Wakers::new();
-        self.settle(&mut st, &mut wakers);
-        drop(st);
-        wakers.wake();
+        self.unlock(st);
         if joiners {
             self.all_done.notify(usize::MAX);
         }
@@ -1295,10 +1292,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                     st.items.len()
                 };
                 self.hint.store(hint, Ordering::Relaxed);
-                let mut wakers = Wakers::new();
-                self.settle(&mut st, &mut wakers);
-                drop(st);
-                wakers.wake();
+                self.unlock(st);
                 panic::resume_unwind(payload);
             }
         };
@@ -1330,10 +1324,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         if moved > 0 {
             self.update_hint(&st, before);
         }
-        let mut wakers = Wakers::new();
-        self.settle(&mut st, &mut wakers);
-        drop(st);
-        wakers.wake();
+        self.unlock(st);
         out
     }
 
@@ -1350,19 +1341,21 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         }
     }
 
-    /// Restores the lines' rule: at least `min(items, getters)` getters and
-    /// `min(room, putters)` putters notified (every one after a shutdown).
-    /// Nothing to do, and no cost beyond two checks, when nobody waits.
+    /// Unlocks the queue after restoring the lines' rule (at least
+    /// `min(items, getters)` getters and `min(room, putters)` putters
+    /// notified, every one after a shutdown), and then sends the wake-ups.
+    /// When nobody waits this is two checks and the unlock: nothing is
+    /// built, nobody is woken.
     #[inline]
-    fn settle(&self, st: &mut State<O::Store>, wakers: &mut Wakers) {
+    fn unlock(&self, st: MutexGuard<'_, State<O::Store>>) {
         if st.getters.is_empty() && st.putters.is_empty() {
             return;
         }
-        self.settle_slow(st, wakers);
+        self.unlock_slow(st);
     }
 
     #[cold]
-    fn settle_slow(&self, st: &mut State<O::Store>, wakers: &mut Wakers) {
+    fn unlock_slow(&self, mut st: MutexGuard<'_, State<O::Store>>) {
         let len = st.items.len();
         let (items, room) = if st.shutdown {
             (usize::MAX, usize::MAX)
@@ -1371,8 +1364,11 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         } else {
             (len, self.maxsize.saturating_sub(len))
         };
-        st.getters.ensure(items, wakers);
-        st.putters.ensure(room, wakers);
+        let mut wakers = Wakers::new();
+        st.getters.ensure(items, &mut wakers);
+        st.putters.ensure(room, &mut wakers);
+        drop(st);
+        wakers.wake();
     }
 
     /// Advances a get or put waiter: try; if it must wait, take a place in
@@ -1429,10 +1425,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         let mut st = self.lock();
         st.line(side).leave(waiter.id);
         waiter.id = 0;
-        let mut wakers = Wakers::new();
-        self.settle(&mut st, &mut wakers);
-        drop(st);
-        wakers.wake();
+        self.unlock(st);
         self.census.leave(&mut waiter.kind);
     }
 }
