@@ -1041,6 +1041,16 @@ impl<W: Word> Gate<W> {
     }
 }
 
+/// How long a blocked thread that someone else's hold keeps out parks
+/// before it looks again: until the hold would go stale (`HOLD_AT_MOST`
+/// from now, its holder may be a future nobody polls), or its own
+/// `deadline` if that comes first. Used by the gate's reservations and the
+/// queues' holds.
+pub(crate) fn watch_until(deadline: Option<Instant>) -> Instant {
+    let watch = Instant::now() + HOLD_AT_MOST;
+    deadline.map_or(watch, |d| d.min(watch))
+}
+
 /// Whether `HOLD_AT_MOST` has passed since `since` (a [`nanos_now`]
 /// reading). Never under loom, whose models have no time.
 pub(crate) fn held_too_long(since: u64) -> bool {
@@ -1168,9 +1178,7 @@ impl Waiting {
             };
             let waited = match user_deadline {
                 Some(deadline) if held => {
-                    let watch = Instant::now() + HOLD_AT_MOST;
-                    let short = deadline.map_or(watch, |d| d.min(watch));
-                    let mut watching = Strategy::Blocking(Some(short));
+                    let mut watching = Strategy::Blocking(Some(watch_until(deadline)));
                     match watching.wait_on(&g.event, &mut self.listener, arm) {
                         Poll::Pending if deadline.is_none_or(|d| Instant::now() < d) => continue,
                         other => other,

@@ -40,8 +40,8 @@ use loom::sync::{Mutex, MutexGuard};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::core::{
-    Census, Flag, HOLD_AT_MOST, Kind, Op, Signal, Strategy, Waiters, block_forever, blocking_mode,
-    waiting_future,
+    Census, Flag, Kind, Op, Signal, Strategy, Waiters, block_forever, blocking_mode,
+    waiting_future, watch_until,
 };
 use line::{Line, Waiting, Wakers};
 
@@ -1402,12 +1402,12 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 }
                 // Held back by a starving waiter's hold: look again when the
                 // hold would lapse (its holder may be a future nobody polls).
-                let watch = waiter
-                    .held_back
-                    .then(|| Instant::now() + HOLD_AT_MOST)
-                    .map(|w| deadline.map_or(w, |d| d.min(w)));
-                if !line::park(watch.or(*deadline)) && deadline.is_some_and(|d| Instant::now() >= d)
-                {
+                let until = if waiter.held_back {
+                    Some(watch_until(*deadline))
+                } else {
+                    *deadline
+                };
+                if !line::park(until) && deadline.is_some_and(|d| Instant::now() >= d) {
                     // Still in line: `poll_expired` takes a last look, and
                     // leaves.
                     return Poll::Pending;
