@@ -495,3 +495,25 @@ fn blocking_queue_waits_that_really_block() {
     );
     assert_blocked_without_alloc("Queue::join_blocking", r);
 }
+
+/// A step that wakes up to four waiters sends their wake-ups without
+/// allocating: a batch put that wakes three getters allocates what the same
+/// batch allocates with nobody waiting.
+#[test]
+fn waking_several_queue_waiters_allocates_nothing_more() {
+    let q = amphi::Queue::<u64>::new(0);
+    let mut getters: Vec<_> = (0..3).map(|_| Box::pin(q.get())).collect();
+    let cx = &mut Context::from_waker(Waker::noop());
+    for g in &mut getters {
+        assert!(g.as_mut().poll(cx).is_pending());
+    }
+    // The same batch into a queue nobody waits on: what the batch itself
+    // allocates (its `Vec` and the queue's copy of it).
+    let idle = amphi::Queue::<u64>::new(0);
+    let baseline = allocs_in(|| idle.try_put_many(vec![1, 2, 3]).unwrap());
+    let n = allocs_in(|| q.try_put_many(vec![1, 2, 3]).unwrap());
+    assert_eq!(n, baseline, "waking three waiters allocated");
+    for g in &mut getters {
+        assert!(g.as_mut().poll(cx).is_ready());
+    }
+}
