@@ -1587,6 +1587,77 @@ impl Waiter {
     }
 }
 
+/// What every get and put future holds: the queue, its side, its place in
+/// line, and whether it completed. It leaves the line when dropped (a
+/// notified waiter's turn passes on).
+struct Place<Q: QueueRef> {
+    queue: Q,
+    side: Side,
+    waiter: Waiter,
+    done: bool,
+}
+
+/// The container of the queue a handle points to.
+type StoreOf<Q> = <<Q as QueueRef>::Order as Order<<Q as QueueRef>::Item>>::Store;
+
+impl<Q: QueueRef> Place<Q> {
+    fn new(queue: Q, side: Side) -> Self {
+        Place {
+            queue,
+            side,
+            waiter: Waiter::new(),
+            done: false,
+        }
+    }
+
+    fn queue(&self) -> &GenericQueue<Q::Item, Q::Order> {
+        self.queue.queue()
+    }
+
+    /// One poll of the operation `attempt` describes. A future polled
+    /// again after it completed panics.
+    fn poll<R>(
+        &mut self,
+        s: &mut Strategy<'_, '_>,
+        attempt: impl FnMut(&mut State<StoreOf<Q>>, &mut usize) -> Option<R>,
+    ) -> Poll<R> {
+        assert!(!self.done, "{POLLED_AFTER_DONE}");
+        let out = self
+            .queue
+            .queue()
+            .poll_side(self.side, &mut self.waiter, s, attempt);
+        self.done = out.is_ready();
+        out
+    }
+
+    /// The time ran out. `last` is the last look (which may still have
+    /// succeeded: then it counts as in time); either way the place is
+    /// left.
+    fn expire<R, T>(
+        &mut self,
+        last: Poll<R>,
+        in_time: impl FnOnce(R) -> T,
+        timed_out: impl FnOnce() -> T,
+    ) -> Poll<T> {
+        self.done = true;
+        self.queue.queue().leave(self.side, &mut self.waiter);
+        Poll::Ready(match last {
+            Poll::Ready(out) => in_time(out),
+            Poll::Pending => timed_out(),
+        })
+    }
+
+    fn waiting(&self) -> bool {
+        self.waiter.id != 0
+    }
+}
+
+impl<Q: QueueRef> Drop for Place<Q> {
+    fn drop(&mut self) {
+        self.queue.queue().leave(self.side, &mut self.waiter);
+    }
+}
+
 /// The future of [`GenericQueue::get`] and [`get_arc`](GenericQueue::get_arc):
 /// the next item, or `Err(ShutDown)`.
 ///
@@ -1609,17 +1680,13 @@ impl Waiter {
 /// ```
 #[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `Queue::get_blocking`"]
 pub struct Get<Q: QueueRef> {
-    queue: Q,
-    waiter: Waiter,
-    done: bool,
+    place: Place<Q>,
 }
 
 impl<Q: QueueRef> Get<Q> {
     fn new(queue: Q) -> Self {
         Get {
-            queue,
-            waiter: Waiter::new(),
-            done: false,
+            place: Place::new(queue, Side::Get),
         }
     }
 }
@@ -1637,27 +1704,17 @@ impl<Q: QueueRef> Op for Get<Q> {
     }
 
     fn may_be_ready(&self) -> bool {
-        self.queue.queue().may_get()
+        self.place.queue().may_get()
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        assert!(!self.done, "{POLLED_AFTER_DONE}");
-        let out = self
-            .queue
-            .queue()
-            .poll_side(Side::Get, &mut self.waiter, s, get_one);
-        self.done = out.is_ready();
-        out
+        self.place.poll(s, get_one)
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
-        let out = match self.poll_op(&mut Strategy::NoWait) {
-            Poll::Ready(out) => Self::in_time(out),
-            Poll::Pending => Err(GetTimeoutError::TimedOut),
-        };
-        self.done = true;
-        self.queue.queue().leave(Side::Get, &mut self.waiter);
-        Poll::Ready(out)
+        let last = self.poll_op(&mut Strategy::NoWait);
+        self.place
+            .expire(last, Self::in_time, || Err(GetTimeoutError::TimedOut))
     }
 
     fn in_time(out: Self::Output) -> Self::Timed {
@@ -1665,16 +1722,10 @@ impl<Q: QueueRef> Op for Get<Q> {
     }
 }
 
-impl<Q: QueueRef> Drop for Get<Q> {
-    fn drop(&mut self) {
-        self.queue.queue().leave(Side::Get, &mut self.waiter);
-    }
-}
-
 impl<Q: QueueRef> fmt::Debug for Get<Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Get")
-            .field("waiting", &(self.waiter.id != 0))
+            .field("waiting", &self.place.waiting())
             .finish_non_exhaustive()
     }
 }
@@ -1713,9 +1764,8 @@ assert_eq!(q.get().wait(), Ok(1));
 /// ```
 #[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `Queue::put_blocking`"]
 pub struct Put<Q: QueueRef> {
-    queue: Q,
+    place: Place<Q>,
     item: Option<Q::Item>,
-    waiter: Waiter,
 }
 
 // The item is never pinned: the future only moves it into the queue.
@@ -1724,9 +1774,8 @@ impl<Q: QueueRef> Unpin for Put<Q> {}
 impl<Q: QueueRef> Put<Q> {
     fn new(queue: Q, item: Q::Item) -> Self {
         Put {
-            queue,
+            place: Place::new(queue, Side::Put),
             item: Some(item),
-            waiter: Waiter::new(),
         }
     }
 
@@ -1764,27 +1813,22 @@ impl<Q: QueueRef> Op for Put<Q> {
     }
 
     fn may_be_ready(&self) -> bool {
-        self.queue.queue().may_put()
+        self.place.queue().may_put()
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        assert!(self.item.is_some(), "{POLLED_AFTER_DONE}");
-        let q = self.queue.queue();
+        let maxsize = self.place.queue().maxsize;
         let item = &mut self.item;
-        q.poll_side(Side::Put, &mut self.waiter, s, |st, moved| {
-            put_one(st, q.maxsize, item, moved)
-        })
+        self.place
+            .poll(s, |st, moved| put_one(st, maxsize, item, moved))
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
-        let out = match self.poll_op(&mut Strategy::NoWait) {
-            Poll::Ready(out) => Self::in_time(out),
-            Poll::Pending => Err(PutTimeoutError::TimedOut(
-                self.item.take().expect("not put"),
-            )),
-        };
-        self.queue.queue().leave(Side::Put, &mut self.waiter);
-        Poll::Ready(out)
+        let last = self.poll_op(&mut Strategy::NoWait);
+        let item = &mut self.item;
+        self.place.expire(last, Self::in_time, || {
+            Err(PutTimeoutError::TimedOut(item.take().expect("not put")))
+        })
     }
 
     fn in_time(out: Self::Output) -> Self::Timed {
@@ -1792,17 +1836,11 @@ impl<Q: QueueRef> Op for Put<Q> {
     }
 }
 
-impl<Q: QueueRef> Drop for Put<Q> {
-    fn drop(&mut self) {
-        self.queue.queue().leave(Side::Put, &mut self.waiter);
-    }
-}
-
 impl<Q: QueueRef> fmt::Debug for Put<Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Put")
             .field("done", &self.item.is_none())
-            .field("waiting", &(self.waiter.id != 0))
+            .field("waiting", &self.place.waiting())
             .finish_non_exhaustive()
     }
 }
@@ -1834,19 +1872,15 @@ assert_eq!(refused.unwrap_err().into_inner(), 'b');
 /// ```
 #[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `Queue::get_many_blocking`"]
 pub struct GetMany<Q: QueueRef> {
-    queue: Q,
+    place: Place<Q>,
     max: usize,
-    waiter: Waiter,
-    done: bool,
 }
 
 impl<Q: QueueRef> GetMany<Q> {
     fn new(queue: Q, max: usize) -> Self {
         GetMany {
-            queue,
+            place: Place::new(queue, Side::Get),
             max,
-            waiter: Waiter::new(),
-            done: false,
         }
     }
 }
@@ -1861,53 +1895,33 @@ impl<Q: QueueRef> Op for GetMany<Q> {
     }
 
     fn may_be_ready(&self) -> bool {
-        self.queue.queue().may_get()
+        self.place.queue().may_get()
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        assert!(!self.done, "{POLLED_AFTER_DONE}");
         let max = self.max;
-        if max == 0 {
-            self.done = true;
-            return Poll::Ready(Ok(Vec::new()));
-        }
-        let out = self
-            .queue
-            .queue()
-            .poll_side(Side::Get, &mut self.waiter, s, |st, moved| {
-                let n = st.items.len().saturating_sub(st.held).min(max);
-                if n == 0 {
-                    return (st.shutdown && st.items.len() == 0).then_some(Err(ShutDown));
-                }
-                let mut got = Vec::with_capacity(n);
-                while got.len() < n {
-                    got.push(st.items.pop().expect("counted"));
-                }
-                *moved = n;
-                Some(Ok(got))
-            });
-        self.done = out.is_ready();
-        out
+        self.place.poll(s, |st, moved| {
+            let n = st.items.len().saturating_sub(st.held).min(max);
+            if n == 0 && max > 0 {
+                return (st.shutdown && st.items.len() == 0).then_some(Err(ShutDown));
+            }
+            let mut got = Vec::with_capacity(n);
+            while got.len() < n {
+                got.push(st.items.pop().expect("counted"));
+            }
+            *moved = n;
+            Some(Ok(got))
+        })
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
-        let out = match self.poll_op(&mut Strategy::NoWait) {
-            Poll::Ready(out) => Self::in_time(out),
-            Poll::Pending => Err(GetTimeoutError::TimedOut),
-        };
-        self.done = true;
-        self.queue.queue().leave(Side::Get, &mut self.waiter);
-        Poll::Ready(out)
+        let last = self.poll_op(&mut Strategy::NoWait);
+        self.place
+            .expire(last, Self::in_time, || Err(GetTimeoutError::TimedOut))
     }
 
     fn in_time(out: Self::Output) -> Self::Timed {
         out.map_err(|ShutDown| GetTimeoutError::ShutDown)
-    }
-}
-
-impl<Q: QueueRef> Drop for GetMany<Q> {
-    fn drop(&mut self) {
-        self.queue.queue().leave(Side::Get, &mut self.waiter);
     }
 }
 
@@ -1947,10 +1961,8 @@ assert_eq!(q.get_many(2).wait(), Ok(vec![1, 2]));
 /// ```
 #[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `Queue::put_many_blocking`"]
 pub struct PutMany<Q: QueueRef> {
-    queue: Q,
+    place: Place<Q>,
     items: VecDeque<Q::Item>,
-    waiter: Waiter,
-    done: bool,
 }
 
 impl<Q: QueueRef> Unpin for PutMany<Q> {}
@@ -1958,10 +1970,8 @@ impl<Q: QueueRef> Unpin for PutMany<Q> {}
 impl<Q: QueueRef> PutMany<Q> {
     fn new(queue: Q, items: VecDeque<Q::Item>) -> Self {
         PutMany {
-            queue,
+            place: Place::new(queue, Side::Put),
             items,
-            waiter: Waiter::new(),
-            done: false,
         }
     }
 
@@ -1993,40 +2003,26 @@ impl<Q: QueueRef> Op for PutMany<Q> {
     }
 
     fn may_be_ready(&self) -> bool {
-        self.queue.queue().may_put()
+        self.place.queue().may_put()
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        assert!(!self.done, "{POLLED_AFTER_DONE}");
-        let q = self.queue.queue();
+        let maxsize = self.place.queue().maxsize;
         let items = &mut self.items;
-        let out = q.poll_side(Side::Put, &mut self.waiter, s, |st, moved| {
-            put_some(st, q.maxsize, items, moved)
-        });
-        self.done = out.is_ready();
-        out
+        self.place
+            .poll(s, |st, moved| put_some(st, maxsize, items, moved))
     }
 
     fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
-        let out = match self.poll_op(&mut Strategy::NoWait) {
-            Poll::Ready(out) => Self::in_time(out),
-            Poll::Pending => Err(PutTimeoutError::TimedOut(
-                std::mem::take(&mut self.items).into(),
-            )),
-        };
-        self.done = true;
-        self.queue.queue().leave(Side::Put, &mut self.waiter);
-        Poll::Ready(out)
+        let last = self.poll_op(&mut Strategy::NoWait);
+        let items = &mut self.items;
+        self.place.expire(last, Self::in_time, || {
+            Err(PutTimeoutError::TimedOut(std::mem::take(items).into()))
+        })
     }
 
     fn in_time(out: Self::Output) -> Self::Timed {
         out.map_err(|PutError(items)| PutTimeoutError::ShutDown(items))
-    }
-}
-
-impl<Q: QueueRef> Drop for PutMany<Q> {
-    fn drop(&mut self) {
-        self.queue.queue().leave(Side::Put, &mut self.waiter);
     }
 }
 
@@ -2208,16 +2204,14 @@ assert!(q.join().wait_timeout(Duration::from_millis(1)));
 /// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct GetStream<Q: QueueRef> {
-    queue: Q,
-    waiter: Waiter,
+    place: Place<Q>,
     ended: bool,
 }
 
 impl<Q: QueueRef> GetStream<Q> {
     fn new(queue: Q) -> Self {
         GetStream {
-            queue,
-            waiter: Waiter::new(),
+            place: Place::new(queue, Side::Get),
             ended: false,
         }
     }
@@ -2231,12 +2225,14 @@ impl<Q: QueueRef> Stream for GetStream<Q> {
         if this.ended {
             return Poll::Ready(None);
         }
-        let next = this
+        // Each item completes one get; the stream's place stays in use.
+        let place = &mut this.place;
+        let next = place
             .queue
             .queue()
             .poll_side(
                 Side::Get,
-                &mut this.waiter,
+                &mut place.waiter,
                 &mut Strategy::Async(cx),
                 get_one,
             )
@@ -2250,12 +2246,6 @@ impl<Q: QueueRef> Stream for GetStream<Q> {
 impl<Q: QueueRef> FusedStream for GetStream<Q> {
     fn is_terminated(&self) -> bool {
         self.ended
-    }
-}
-
-impl<Q: QueueRef> Drop for GetStream<Q> {
-    fn drop(&mut self) {
-        self.queue.queue().leave(Side::Get, &mut self.waiter);
     }
 }
 
