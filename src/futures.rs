@@ -19,6 +19,7 @@ pub use crate::core::Acquiring;
 #[cfg(feature = "tokio")]
 pub use crate::core::Timeout;
 pub use crate::event::EventWait;
+pub use crate::executor::{JobFinished, JobResult, Shutdown, Submit, WaitJobs};
 pub use crate::lock::{LockArcFuture, LockFuture};
 pub use crate::queue::{Get, GetMany, GetStream, Join, Put, PutMany};
 pub use crate::rlock::{RLockArcFuture, RLockFuture};

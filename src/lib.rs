@@ -192,6 +192,7 @@ mod barrier;
 mod condition;
 mod core;
 mod event;
+mod executor;
 mod lock;
 mod queue;
 mod raw;
@@ -204,6 +205,11 @@ pub use barrier::{Barrier, BarrierTimeoutError, BarrierWaitResult, BrokenBarrier
 pub use condition::{Condition, Relock, WaitTimeoutResult};
 pub use core::Waiters;
 pub use event::Event;
+pub use executor::{
+    AsCompleted, AsCompletedStream, AsCompletedTimeout, ExecutorBuilder, ExecutorStats, JobError,
+    JobHandle, JobPanic, Map, MapError, MapStream, ReturnWhen, SubmitError, SubmitTimeoutError,
+    ThreadPoolExecutor, TrySubmitError, Waited, ZeroWorkers, as_completed, wait,
+};
 pub use lock::{Lock, LockGuard, LockGuardArc};
 pub use queue::{
     BlockingIter, Fifo, GenericQueue, GetTimeoutError, Lifo, LifoQueue, Order, Prioritized,

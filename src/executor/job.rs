@@ -1,0 +1,765 @@
+//! One job: its closure while queued, its outcome once done, and the handle
+//! that threads block on and tasks await.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use super::error::{JobError, JobPanic, panic_message};
+use crate::core::{Op, Signal, Strategy, waiting_future};
+use crate::event::Event;
+
+/// A closure run once by a worker, that can give itself back (as `Any`)
+/// when a submission is refused.
+pub(crate) trait RunOnce<T>: Send + 'static {
+    fn run(self: Box<Self>) -> T;
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+}
+
+impl<T, F: FnOnce() -> T + Send + 'static> RunOnce<T> for F {
+    fn run(self: Box<Self>) -> T {
+        self()
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+/// What the queue of an executor holds: a job, its type erased.
+pub(crate) trait Runnable: Send + Sync {
+    /// Runs the job in this worker, unless it was cancelled.
+    fn run(self: Arc<Self>);
+    /// Cancels the job if it has not started (`shutdown(cancel_futures)`).
+    fn cancel(self: Arc<Self>) -> bool;
+    /// Fails the job, not started, because the pool broke.
+    fn fail(self: Arc<Self>, why: Arc<str>);
+}
+
+pub(crate) type Work = Arc<dyn Runnable>;
+
+/// Counts shared by an executor and its jobs.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) queued: AtomicUsize,
+    pub(crate) running: AtomicUsize,
+    pub(crate) panicked: AtomicUsize,
+    pub(crate) callback_panics: AtomicUsize,
+    pub(crate) completed: AtomicUsize,
+    pub(crate) cancelled: AtomicUsize,
+}
+
+enum Stage<T> {
+    Queued(Box<dyn RunOnce<T>>),
+    Running,
+    Done(Outcome<T>),
+}
+
+enum Outcome<T> {
+    /// `None` once taken.
+    Value(Option<T>),
+    /// `None` once taken.
+    Panicked(Option<JobPanic>),
+    Cancelled,
+    Broken(Arc<str>),
+}
+
+type Callback<T> = Box<dyn FnOnce(&JobHandle<T>) + Send>;
+
+struct State<T> {
+    stage: Stage<T>,
+    /// Run once, in the thread that finishes the job, after waiters wake.
+    callbacks: Vec<Callback<T>>,
+    /// Done by a panic, a broken pool, or an `Err` of a fallible job.
+    failed: bool,
+}
+
+/// The shared part of a job.
+pub(crate) struct Cell<T> {
+    state: Mutex<State<T>>,
+    /// Set once, when the job is done: a broadcast to every waiter.
+    done: Event,
+    counters: Arc<Counters>,
+    /// Whether an output counts as a failure (`FirstException`).
+    fallible: fn(&T) -> bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while this lock is held (closures and callbacks run
+    // outside it), but never let a poisoned lock stop the pool.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<T: Send + 'static> Cell<T> {
+    pub(crate) fn new(
+        job: Box<dyn RunOnce<T>>,
+        counters: Arc<Counters>,
+        fallible: fn(&T) -> bool,
+    ) -> Arc<Self> {
+        Arc::new(Cell {
+            state: Mutex::new(State {
+                stage: Stage::Queued(job),
+                callbacks: Vec::new(),
+                failed: false,
+            }),
+            done: Event::new(),
+            counters,
+            fallible,
+        })
+    }
+
+    /// Takes the closure back from a job whose submission was refused.
+    pub(crate) fn take_back(&self) -> Option<Box<dyn Any + Send>> {
+        let mut st = lock(&self.state);
+        match std::mem::replace(&mut st.stage, Stage::Done(Outcome::Cancelled)) {
+            Stage::Queued(job) => Some(job.into_any()),
+            other => {
+                st.stage = other;
+                None
+            }
+        }
+    }
+}
+
+impl<T> Cell<T> {
+    /// Ends the job with `outcome`: counts, wakes every waiter, then runs
+    /// the callbacks here.
+    fn finish(self: &Arc<Self>, mut st: MutexGuard<'_, State<T>>, outcome: Outcome<T>) {
+        st.failed = match &outcome {
+            Outcome::Value(Some(v)) => (self.fallible)(v),
+            Outcome::Value(None) | Outcome::Cancelled => false,
+            Outcome::Panicked(_) | Outcome::Broken(_) => true,
+        };
+        st.stage = Stage::Done(outcome);
+        let callbacks = std::mem::take(&mut st.callbacks);
+        drop(st);
+        self.done.set();
+        if !callbacks.is_empty() {
+            let handle = JobHandle::from_cell(Arc::clone(self));
+            for cb in callbacks {
+                run_callback(&self.counters, cb, &handle);
+            }
+        }
+    }
+
+    /// Cancels the job if it has not started; `true` also if it was
+    /// cancelled already (as Python).
+    fn cancel_job(self: &Arc<Self>) -> bool {
+        let mut st = lock(&self.state);
+        match &st.stage {
+            Stage::Queued(_) => {}
+            Stage::Done(Outcome::Cancelled) => return true,
+            _ => return false,
+        }
+        let Stage::Queued(job) = std::mem::replace(&mut st.stage, Stage::Running) else {
+            unreachable!("checked above")
+        };
+        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+        self.finish(st, Outcome::Cancelled);
+        // The closure (and what it captured) goes now, not when a worker
+        // pops the job; outside the lock, as its drop is user code.
+        drop(job);
+        true
+    }
+}
+
+fn run_callback<T>(counters: &Counters, cb: Callback<T>, handle: &JobHandle<T>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(handle))) {
+        counters.callback_panics.fetch_add(1, Ordering::Relaxed);
+        eprintln!(
+            "amphi: a done callback of a ThreadPoolExecutor job panicked: {}",
+            panic_message(&*payload)
+        );
+    }
+}
+
+impl<T: Send + 'static> Runnable for Cell<T> {
+    fn run(self: Arc<Self>) {
+        let mut st = lock(&self.state);
+        if !matches!(st.stage, Stage::Queued(_)) {
+            return; // cancelled (or failed) while queued
+        }
+        let Stage::Queued(job) = std::mem::replace(&mut st.stage, Stage::Running) else {
+            unreachable!("checked above")
+        };
+        self.counters.running.fetch_add(1, Ordering::Relaxed);
+        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        drop(st);
+        let outcome = match catch_unwind(AssertUnwindSafe(|| job.run())) {
+            Ok(v) => Outcome::Value(Some(v)),
+            Err(payload) => {
+                self.counters.panicked.fetch_add(1, Ordering::Relaxed);
+                Outcome::Panicked(Some(JobPanic::new(payload)))
+            }
+        };
+        // Counted before waiters wake, so a woken waiter sees right counts.
+        self.counters.running.fetch_sub(1, Ordering::Relaxed);
+        self.counters.completed.fetch_add(1, Ordering::Relaxed);
+        let st = lock(&self.state);
+        self.finish(st, outcome);
+    }
+
+    fn cancel(self: Arc<Self>) -> bool {
+        self.cancel_job()
+    }
+
+    fn fail(self: Arc<Self>, why: Arc<str>) {
+        let mut st = lock(&self.state);
+        if !matches!(st.stage, Stage::Queued(_)) {
+            return;
+        }
+        let Stage::Queued(job) = std::mem::replace(&mut st.stage, Stage::Running) else {
+            unreachable!("checked above")
+        };
+        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        self.finish(st, Outcome::Broken(why));
+        drop(job);
+    }
+}
+
+/// A handle to a job's result (Python's `concurrent.futures.Future`),
+/// from [`ThreadPoolExecutor::submit`](crate::ThreadPoolExecutor::submit).
+///
+/// * **Await it** from any tokio task (current-thread runtimes too):
+///   `handle.await` gives `Result<T, JobError>`.
+/// * **Block on it** from a thread: [`result_blocking`](Self::result_blocking),
+///   or with a time limit `handle.result().wait_timeout(d)`, which gives
+///   `None` when the time ran out, so a timeout is never mistaken for the
+///   job's own outcome.
+/// * **Look** without waiting: [`done`](Self::done),
+///   [`running`](Self::running), [`cancelled`](Self::cancelled),
+///   [`failed`](Self::failed).
+/// * **Cancel** a job that has not started: [`cancel`](Self::cancel).
+/// * **Be called back** when it is done:
+///   [`add_done_callback`](Self::add_done_callback).
+///
+/// A handle is `Clone`: a task can await one clone while a thread blocks on
+/// another. Every clone sees the job finish at the same moment (one
+/// broadcast, no "cancelled and notified" limbo), but the result itself is
+/// handed out once (the job's `T` is moved, not cloned): the first clone to
+/// take it gets it, later takers get [`JobError::Taken`]. Cancellation,
+/// a broken pool and "done" are seen by every clone. A panic is handed
+/// out once too (its payload moves); [`failed`](Self::failed) tells every
+/// clone.
+///
+/// Dropping a handle does not cancel the job (as Python and tokio): the job
+/// runs, and its result is dropped.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main] async fn main() {
+/// let pool = amphi::ThreadPoolExecutor::new(2);
+/// let job = pool.submit(|| 6 * 7).await.unwrap();
+/// let copy = job.clone();
+/// let thread = std::thread::spawn(move || copy.finished_blocking());
+/// assert_eq!(job.await.unwrap(), 42);
+/// thread.join().unwrap();
+/// # }
+/// ```
+#[doc(alias = "Future")]
+#[must_use = "dropping a JobHandle does not cancel the job, but its result is lost"]
+pub struct JobHandle<T> {
+    cell: Arc<Cell<T>>,
+    /// The handle's own wait, when it is awaited directly.
+    signal: Signal,
+}
+
+impl<T> Clone for JobHandle<T> {
+    fn clone(&self) -> Self {
+        JobHandle {
+            cell: Arc::clone(&self.cell),
+            signal: Signal::new(),
+        }
+    }
+}
+
+impl<T> Drop for JobHandle<T> {
+    fn drop(&mut self) {
+        self.signal.finish(&self.cell.done);
+    }
+}
+
+impl<T> fmt::Debug for JobHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = lock(&self.cell.state);
+        let stage = match &st.stage {
+            Stage::Queued(_) => "queued",
+            Stage::Running => "running",
+            Stage::Done(Outcome::Value(_)) => "finished",
+            Stage::Done(Outcome::Panicked(_)) => "panicked",
+            Stage::Done(Outcome::Cancelled) => "cancelled",
+            Stage::Done(Outcome::Broken(_)) => "broken pool",
+        };
+        f.debug_struct("JobHandle")
+            .field("state", &stage)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> JobHandle<T> {
+    pub(crate) fn from_cell(cell: Arc<Cell<T>>) -> Self {
+        JobHandle {
+            cell,
+            signal: Signal::new(),
+        }
+    }
+
+    pub(crate) fn cell(&self) -> &Arc<Cell<T>> {
+        &self.cell
+    }
+
+    /// Whether two handles are clones for the same job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let a = pool.try_submit(|| ()).unwrap();
+    /// let b = pool.try_submit(|| ()).unwrap();
+    /// assert!(a.same_job(&a.clone()));
+    /// assert!(!a.same_job(&b));
+    /// ```
+    pub fn same_job(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.cell, &other.cell)
+    }
+
+    /// Whether the job is done: finished, panicked, cancelled, or failed by
+    /// a broken pool (Python's `done()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| 1).unwrap();
+    /// job.finished_blocking();
+    /// assert!(job.done());
+    /// ```
+    pub fn done(&self) -> bool {
+        self.cell.done.is_set()
+    }
+
+    /// Whether a worker is running the job right now (Python's `running()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| 1).unwrap();
+    /// job.finished_blocking();
+    /// assert!(!job.running());
+    /// ```
+    pub fn running(&self) -> bool {
+        matches!(lock(&self.cell.state).stage, Stage::Running)
+    }
+
+    /// Whether the job was cancelled (Python's `cancelled()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| 1).unwrap();
+    /// job.finished_blocking();
+    /// assert!(!job.cancelled());
+    /// ```
+    pub fn cancelled(&self) -> bool {
+        matches!(
+            lock(&self.cell.state).stage,
+            Stage::Done(Outcome::Cancelled)
+        )
+    }
+
+    /// Whether the job is done and failed: it panicked, the pool broke
+    /// before it started, or (for [`submit_fallible`] jobs) it returned
+    /// `Err`. A cancelled job has not failed (as Python's `exception()`,
+    /// which raises `CancelledError` rather than returning one). What
+    /// `wait(.., FirstException)` looks at.
+    ///
+    /// [`submit_fallible`]: crate::ThreadPoolExecutor::submit_fallible
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| -> () { panic!("x") }).unwrap();
+    /// job.finished_blocking();
+    /// assert!(job.failed());
+    /// ```
+    pub fn failed(&self) -> bool {
+        lock(&self.cell.state).failed
+    }
+
+    /// Takes the result if the job is done, without waiting: `None` while
+    /// it is queued or running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| 5).unwrap();
+    /// job.finished_blocking();
+    /// assert_eq!(job.try_result().unwrap().unwrap(), 5);
+    /// assert!(matches!(job.try_result(), Some(Err(amphi::JobError::Taken))));
+    /// ```
+    pub fn try_result(&self) -> Option<Result<T, JobError>> {
+        let mut st = lock(&self.cell.state);
+        let Stage::Done(outcome) = &mut st.stage else {
+            return None;
+        };
+        Some(match outcome {
+            Outcome::Value(v) => v.take().ok_or(JobError::Taken),
+            Outcome::Panicked(p) => p
+                .take()
+                .map(JobError::Panicked)
+                .map_or(Err(JobError::Taken), Err),
+            Outcome::Cancelled => Err(JobError::Cancelled),
+            Outcome::Broken(why) => Err(JobError::BrokenPool(Arc::clone(why))),
+        })
+    }
+
+    /// Waits for the job's result; `.await` it, or block with
+    /// [`JobResult::wait`] / [`wait_timeout`](JobResult::wait_timeout).
+    ///
+    /// Timed forms give `None` when the time ran out (the job goes on), and
+    /// `Some(outcome)` otherwise.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future cancels nothing (not the job) and
+    /// takes nothing; the result stays for the next taker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| { std::thread::sleep(Duration::from_millis(50)); 1 }).unwrap();
+    /// assert!(job.result().wait_timeout(Duration::from_millis(1)).is_none());
+    /// assert_eq!(job.result().wait().unwrap(), 1);
+    /// ```
+    pub fn result(&self) -> JobResult<'_, T> {
+        JobResult {
+            handle: self,
+            signal: Signal::new(),
+        }
+    }
+
+    /// Blocks the thread until the job is done and takes its result
+    /// (Python's `result()`).
+    ///
+    /// # Blocking
+    ///
+    /// As [`JobResult::wait`]: parks the thread (a tokio multi-thread
+    /// worker moves its other tasks away first); on the thread of a
+    /// current-thread runtime it panics at the caller's line, every time:
+    /// `.await` the handle there.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not a future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| "done").unwrap();
+    /// assert_eq!(job.result_blocking().unwrap(), "done");
+    /// ```
+    #[doc(alias = "blocking_result")]
+    #[track_caller]
+    pub fn result_blocking(&self) -> Result<T, JobError> {
+        self.result().wait()
+    }
+
+    /// Waits until the job is done, without taking the result; `.await`
+    /// it, or block with [`JobFinished::wait`] /
+    /// [`wait_timeout`](JobFinished::wait_timeout) (`false`: the time ran
+    /// out).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: "done" is a broadcast; a dropped waiter takes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.submit(|| 1).await.unwrap();
+    /// job.finished().await;
+    /// assert!(job.done());
+    /// # }
+    /// ```
+    pub fn finished(&self) -> JobFinished<'_, T> {
+        JobFinished {
+            handle: self,
+            signal: Signal::new(),
+        }
+    }
+
+    /// Blocks the thread until the job is done.
+    ///
+    /// # Blocking
+    ///
+    /// As [`JobFinished::wait`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Not a future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| 1).unwrap();
+    /// job.finished_blocking();
+    /// assert!(job.done());
+    /// ```
+    #[track_caller]
+    pub fn finished_blocking(&self) {
+        self.finished().wait()
+    }
+}
+
+impl<T> JobHandle<T> {
+    /// Cancels the job if it has not started (Python's `cancel()`): it will
+    /// never run, its closure is dropped now, and every waiter (awaiting
+    /// tasks, blocked threads, `wait`, `as_completed`) sees it cancelled at
+    /// once. Returns `false` if the job is running or done (not cancelled),
+    /// `true` if it is cancelled (now or before).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let gate = std::sync::Arc::new(amphi::Event::new());
+    /// let g = gate.clone();
+    /// let busy = pool.try_submit(move || { g.wait_blocking(); }).unwrap();
+    /// let queued = pool.try_submit(|| unreachable!()).unwrap();
+    /// assert!(queued.cancel());
+    /// assert!(queued.cancelled() && queued.done());
+    /// gate.set();
+    /// busy.result_blocking().unwrap();
+    /// assert!(!busy.cancel());
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.cell.cancel_job()
+    }
+}
+
+impl<T: Send + 'static> JobHandle<T> {
+    /// Runs `f` with this handle once the job is done: at once, in this
+    /// thread, if it is done already; else in the thread that finishes it
+    /// (the worker, or the caller of `cancel`/`shutdown`), after the
+    /// waiters were woken. Callbacks run in the order they were added. A
+    /// panicking callback is caught: it is counted in
+    /// [`ExecutorStats::callback_panics`](crate::ExecutorStats), reported
+    /// on stderr, and the other callbacks still run (Python logs it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| 3).unwrap();
+    /// let seen = Arc::new(AtomicBool::new(false));
+    /// let s = seen.clone();
+    /// job.add_done_callback(move |h| s.store(h.done(), Ordering::SeqCst));
+    /// job.finished_blocking();
+    /// # pool.shutdown(false).wait();
+    /// assert!(seen.load(Ordering::SeqCst));
+    /// ```
+    pub fn add_done_callback(&self, f: impl FnOnce(&JobHandle<T>) + Send + 'static) {
+        self.on_done(Box::new(f));
+    }
+
+    pub(crate) fn on_done(&self, f: Callback<T>) {
+        let mut st = lock(&self.cell.state);
+        if matches!(st.stage, Stage::Done(_)) {
+            drop(st);
+            run_callback(&self.cell.counters, f, self);
+        } else {
+            st.callbacks.push(f);
+        }
+    }
+}
+
+/// Shared by the result and finished waits: `Ready` once the job is done.
+fn poll_done<T>(cell: &Cell<T>, signal: &mut Signal, s: &mut Strategy<'_, '_>) -> Poll<()> {
+    signal.poll(&cell.done, s)
+}
+
+impl<T> Op for JobHandle<T> {
+    type Output = Result<T, JobError>;
+    type Timed = Option<Result<T, JobError>>;
+
+    fn name(&self) -> &'static str {
+        "JobHandle::result"
+    }
+
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
+        let cell = Arc::clone(&self.cell);
+        match poll_done(&cell, &mut self.signal, s) {
+            Poll::Ready(()) => Poll::Ready(self.try_result().expect("done")),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
+        self.signal.finish(&self.cell.done);
+        Poll::Ready(self.try_result())
+    }
+
+    fn in_time(out: Self::Output) -> Self::Timed {
+        Some(out)
+    }
+}
+
+/// Awaiting a handle takes the job's result. Polling it again after that
+/// gives `Err(JobError::Taken)`.
+impl<T> Future for JobHandle<T> {
+    type Output = Result<T, JobError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_op(&mut Strategy::Async(cx))
+    }
+}
+
+/// A wait for a job's result, from [`JobHandle::result`].
+///
+/// Output `Result<T, JobError>`; the timed forms give
+/// `Option<Result<T, JobError>>`, `None` when the time ran out.
+///
+/// # Examples
+///
+/// ```
+/// let pool = amphi::ThreadPoolExecutor::new(1);
+/// let job = pool.try_submit(|| 1).unwrap();
+/// let fut: amphi::futures::JobResult<'_, i32> = job.result();
+/// assert_eq!(fut.wait().unwrap(), 1);
+/// ```
+#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `JobHandle::result_blocking`"]
+pub struct JobResult<'a, T> {
+    handle: &'a JobHandle<T>,
+    signal: Signal,
+}
+
+impl<T> fmt::Debug for JobResult<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobResult")
+            .field("job", self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Drop for JobResult<'_, T> {
+    fn drop(&mut self) {
+        self.signal.finish(&self.handle.cell.done);
+    }
+}
+
+impl<T> Op for JobResult<'_, T> {
+    type Output = Result<T, JobError>;
+    type Timed = Option<Result<T, JobError>>;
+
+    fn name(&self) -> &'static str {
+        "JobHandle::result"
+    }
+
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
+        match poll_done(&self.handle.cell, &mut self.signal, s) {
+            Poll::Ready(()) => Poll::Ready(self.handle.try_result().expect("done")),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
+        self.signal.finish(&self.handle.cell.done);
+        Poll::Ready(self.handle.try_result())
+    }
+
+    fn in_time(out: Self::Output) -> Self::Timed {
+        Some(out)
+    }
+}
+
+waiting_future! {
+    impl['a, T] JobResult<'a, T> => Result<T, JobError>, timed Option<Result<T, JobError>>;
+    example: "```
+use std::time::Duration;
+let pool = amphi::ThreadPoolExecutor::new(1);
+let job = pool.try_submit(|| 2).unwrap();
+assert_eq!(job.result().wait_timeout(Duration::from_secs(5)).unwrap().unwrap(), 2);
+```"
+}
+
+/// A wait until a job is done, from [`JobHandle::finished`]. Output `()`;
+/// the timed forms give `bool` (`false`: the time ran out).
+///
+/// # Examples
+///
+/// ```
+/// let pool = amphi::ThreadPoolExecutor::new(1);
+/// let job = pool.try_submit(|| 1).unwrap();
+/// let fut: amphi::futures::JobFinished<'_, i32> = job.finished();
+/// fut.wait();
+/// assert!(job.done());
+/// ```
+#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `JobHandle::finished_blocking`"]
+pub struct JobFinished<'a, T> {
+    handle: &'a JobHandle<T>,
+    signal: Signal,
+}
+
+impl<T> fmt::Debug for JobFinished<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobFinished")
+            .field("job", self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Drop for JobFinished<'_, T> {
+    fn drop(&mut self) {
+        self.signal.finish(&self.handle.cell.done);
+    }
+}
+
+impl<T> Op for JobFinished<'_, T> {
+    type Output = ();
+    type Timed = bool;
+
+    fn name(&self) -> &'static str {
+        "JobHandle::finished"
+    }
+
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<()> {
+        poll_done(&self.handle.cell, &mut self.signal, s)
+    }
+
+    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<bool> {
+        self.signal.finish(&self.handle.cell.done);
+        Poll::Ready(self.handle.done())
+    }
+
+    fn in_time((): ()) -> bool {
+        true
+    }
+}
+
+waiting_future! {
+    impl['a, T] JobFinished<'a, T> => (), timed bool;
+    example: "```
+use std::time::Duration;
+let pool = amphi::ThreadPoolExecutor::new(1);
+let job = pool.try_submit(|| 2).unwrap();
+assert!(job.finished().wait_timeout(Duration::from_secs(5)));
+```"
+}

@@ -1,0 +1,468 @@
+//! [`ThreadPoolExecutor::map`]: results in input order, with a bound on
+//! the jobs in flight.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::error::{MapError, SubmitTimeoutError, TrySubmitError};
+use super::job::{JobHandle, RunOnce};
+use super::{Submit, ThreadPoolExecutor, never_failed};
+use crate::core::Op;
+
+/// One item's job: the shared function and its argument.
+pub(crate) struct MapJob<F, A> {
+    f: Arc<F>,
+    arg: A,
+}
+
+impl<F, A, T> RunOnce<T> for MapJob<F, A>
+where
+    F: Fn(A) -> T + Send + Sync + 'static,
+    A: Send + 'static,
+{
+    fn run(self: Box<Self>) -> T {
+        (self.f)(self.arg)
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+impl ThreadPoolExecutor {
+    /// Runs `f` on every item in the pool and yields the results in input
+    /// order (Python's `map`), lazily: at most
+    /// [`buffersize`](Map::buffersize) jobs are in flight (default: twice
+    /// `max_workers`; Python 3.14's `buffersize`), and the next item is
+    /// submitted as each result is taken. The first jobs are submitted by
+    /// this call.
+    ///
+    /// [`Map`] is a blocking `Iterator` (for threads), and
+    /// [`.stream()`](Map::stream) a `Stream` (for tasks), of
+    /// `Result<T, MapError>`: a job's panic is that item's
+    /// error, and the iteration goes on. With a [`timeout`](Map::timeout),
+    /// measured from this call, an item not ready in time gives
+    /// `Err(MapError::TimedOut)` and the iteration ends. Dropping the map
+    /// early (or a timeout) cancels the jobs that have not started.
+    ///
+    /// Unlike Python, the default is not to submit every item at once
+    /// (an endless iterator works); `.buffersize(usize::MAX)` does that.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(4);
+    /// let squares: Vec<u64> = pool.map(|x: u64| x * x, 1..=5).map(Result::unwrap).collect();
+    /// assert_eq!(squares, [1, 4, 9, 16, 25]);
+    /// ```
+    pub fn map<F, I, T>(&self, f: F, items: I) -> Map<'_, F, I::IntoIter, T>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        let mut map = Map {
+            pool: self,
+            f: Arc::new(f),
+            items: items.into_iter().fuse(),
+            window: VecDeque::new(),
+            stash: None,
+            submitting: None,
+            buffersize: self.max_workers().saturating_mul(2),
+            started: Instant::now(),
+            deadline: None,
+            ended: None,
+            #[cfg(feature = "tokio")]
+            sleep: None,
+        };
+        map.top_up();
+        map
+    }
+}
+
+/// The results of [`ThreadPoolExecutor::map`], in input order: a blocking
+/// `Iterator` of `Result<T, MapError>`; [`stream`](Self::stream) turns it
+/// into a `Stream` for tasks.
+///
+/// # Blocking
+///
+/// `next` parks the thread until the next result is ready (and, with a
+/// bounded queue, until there is room to submit); on the thread of a
+/// current-thread runtime it panics: use [`stream`](Self::stream) there.
+///
+/// # Cancel safety
+///
+/// Not a future. Dropping the `Map` cancels the jobs it has not started.
+///
+/// # Examples
+///
+/// ```
+/// let pool = amphi::ThreadPoolExecutor::new(2);
+/// let lens: Vec<usize> = pool
+///     .map(|s: &'static str| s.len(), ["a", "bb", "ccc"])
+///     .map(Result::unwrap)
+///     .collect();
+/// assert_eq!(lens, [1, 2, 3]);
+/// ```
+#[must_use = "iterators do nothing unless consumed; dropping the map cancels its jobs"]
+pub struct Map<'a, F, I: Iterator, T> {
+    pool: &'a ThreadPoolExecutor,
+    f: Arc<F>,
+    items: std::iter::Fuse<I>,
+    /// Submitted, in input order.
+    window: VecDeque<JobHandle<T>>,
+    /// The next item's job, refused for lack of room.
+    stash: Option<MapJob<F, I::Item>>,
+    /// The stream waiting for room for the stashed job.
+    submitting: Option<Submit<'a, MapJob<F, I::Item>, T>>,
+    buffersize: usize,
+    started: Instant,
+    deadline: Option<Instant>,
+    /// Set when the iteration stopped early: the error still to yield.
+    ended: Option<Option<MapError>>,
+    #[cfg(feature = "tokio")]
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<F, I: Iterator, T> Unpin for Map<'_, F, I, T> {}
+
+impl<F, I: Iterator, T> fmt::Debug for Map<'_, F, I, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("in_flight", &self.window.len())
+            .field("buffersize", &self.buffersize)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, I: Iterator, T> Drop for Map<'_, F, I, T> {
+    fn drop(&mut self) {
+        for h in self.window.drain(..) {
+            h.cancel();
+        }
+    }
+}
+
+impl<'a, F, I, T> Map<'a, F, I, T>
+where
+    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    I: Iterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+{
+    /// At most `n` jobs in flight (submitted, result not yet taken);
+    /// `usize::MAX` submits every item at once (Python's default).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0 (Python raises `ValueError`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(2);
+    /// let out: Vec<_> = pool.map(|x: i32| -x, 0..100).buffersize(4).map(Result::unwrap).collect();
+    /// assert_eq!(out[99], -99);
+    /// ```
+    #[track_caller]
+    pub fn buffersize(mut self, n: usize) -> Self {
+        assert!(
+            n > 0,
+            "ThreadPoolExecutor::map: buffersize must be at least 1"
+        );
+        self.buffersize = n;
+        self.top_up();
+        self
+    }
+
+    /// Gives up `timeout` after the call of `map` (a huge one means no
+    /// limit): an item not ready by then gives `Err(MapError::TimedOut)`,
+    /// and the iteration ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let mut it = pool.map(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), [300])
+    ///     .timeout(Duration::from_millis(10));
+    /// assert!(matches!(it.next(), Some(Err(amphi::MapError::TimedOut))));
+    /// assert!(it.next().is_none());
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = self.started.checked_add(timeout);
+        #[cfg(feature = "tokio")]
+        {
+            self.sleep = None;
+        }
+        self
+    }
+
+    /// The same results as a `Stream`, for tasks (see [`MapStream`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// # #[tokio::main] async fn main() {
+    /// let pool = amphi::ThreadPoolExecutor::new(2);
+    /// let mut s = pool.map(|x: u8| x + 1, [1, 2]).stream();
+    /// assert_eq!(s.next().await.unwrap().unwrap(), 2);
+    /// # }
+    /// ```
+    pub fn stream(self) -> MapStream<'a, F, I, T> {
+        MapStream { inner: self }
+    }
+
+    /// How many jobs are in flight.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let m = pool.map(|x: u8| x, [1, 2, 3]).buffersize(2);
+    /// assert_eq!(m.in_flight(), 2);
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        self.window.len()
+    }
+
+    fn next_job(&mut self) -> Option<MapJob<F, I::Item>> {
+        self.stash.take().or_else(|| {
+            let arg = self.items.next()?;
+            Some(MapJob {
+                f: Arc::clone(&self.f),
+                arg,
+            })
+        })
+    }
+
+    /// Submits without waiting while the window has room.
+    fn top_up(&mut self) {
+        while self.ended.is_none()
+            && self.submitting.is_none()
+            && self.window.len() < self.buffersize
+        {
+            let Some(job) = self.next_job() else { return };
+            match self.pool.try_submit_job(job, never_failed) {
+                Ok(h) => self.window.push_back(h),
+                Err(TrySubmitError::Full(job)) => {
+                    self.stash = Some(job);
+                    return;
+                }
+                Err(e) => return self.end(Some(try_refused(e))),
+            }
+        }
+    }
+
+    /// Stops: cancels what has not started; `why` is yielded next.
+    fn end(&mut self, why: Option<MapError>) {
+        for h in self.window.drain(..) {
+            h.cancel();
+        }
+        self.stash = None;
+        self.submitting = None;
+        self.ended = Some(why);
+    }
+
+    fn yield_end(&mut self) -> Option<Result<T, MapError>> {
+        self.ended.as_mut().and_then(Option::take).map(Err)
+    }
+
+    fn timed_out(&mut self) -> Option<Result<T, MapError>> {
+        self.end(Some(MapError::TimedOut));
+        self.yield_end()
+    }
+}
+
+fn refused<F>(e: SubmitTimeoutError<F>) -> MapError {
+    match e {
+        SubmitTimeoutError::TimedOut(_) => MapError::TimedOut,
+        SubmitTimeoutError::ShutDown(_) => MapError::ShutDown,
+        SubmitTimeoutError::Broken(_) => MapError::Broken,
+    }
+}
+
+fn try_refused<F>(e: TrySubmitError<F>) -> MapError {
+    match e {
+        TrySubmitError::Full(_) | TrySubmitError::ShutDown(_) => MapError::ShutDown,
+        TrySubmitError::Broken(_) => MapError::Broken,
+    }
+}
+
+impl<F, I, T> Iterator for Map<'_, F, I, T>
+where
+    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    I: Iterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+{
+    type Item = Result<T, MapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.top_up();
+        if self.ended.is_some() {
+            return self.yield_end();
+        }
+        if self.window.is_empty() {
+            // Nothing in flight: the queue was full, or the items are done.
+            let job = self.next_job()?;
+            let submit = self.pool.submit_job(job, never_failed);
+            let out = match self.deadline {
+                Some(d) => submit.wait_deadline(d),
+                None => submit.wait().map_err(SubmitTimeoutError::from),
+            };
+            match out {
+                Ok(h) => self.window.push_back(h),
+                Err(e) => {
+                    self.end(Some(refused(e)));
+                    return self.yield_end();
+                }
+            }
+        }
+        let front = self.window.pop_front().expect("one in flight");
+        let out = match self.deadline {
+            Some(d) => front.result().wait_deadline(d),
+            None => Some(front.result().wait()),
+        };
+        match out {
+            Some(r) => Some(r.map_err(MapError::Job)),
+            None => {
+                front.cancel();
+                self.timed_out()
+            }
+        }
+    }
+}
+
+impl<F, I, T> Map<'_, F, I, T>
+where
+    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    I: Iterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+{
+    fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, MapError>>> {
+        let this = self;
+        loop {
+            this.top_up();
+            if this.ended.is_some() {
+                return Poll::Ready(this.yield_end());
+            }
+            if let Some(front) = this.window.front_mut() {
+                if let Poll::Ready(r) = Pin::new(front).poll(cx) {
+                    this.window.pop_front();
+                    return Poll::Ready(Some(r.map_err(MapError::Job)));
+                }
+                break;
+            }
+            // Nothing in flight: wait for room for the stashed job.
+            if this.submitting.is_none() {
+                let Some(job) = this.next_job() else {
+                    this.ended = Some(None);
+                    return Poll::Ready(None);
+                };
+                this.submitting = Some(this.pool.submit_job(job, never_failed));
+            }
+            let submit = this.submitting.as_mut().expect("just set");
+            match submit.poll_op(&mut crate::core::Strategy::Async(cx)) {
+                Poll::Ready(Ok(h)) => {
+                    this.submitting = None;
+                    this.window.push_back(h);
+                }
+                Poll::Ready(Err(e)) => {
+                    this.submitting = None;
+                    this.end(Some(refused(SubmitTimeoutError::from(e))));
+                }
+                Poll::Pending => break,
+            }
+        }
+        let Some(deadline) = this.deadline else {
+            return Poll::Pending;
+        };
+        #[cfg(feature = "tokio")]
+        {
+            let sleep = this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        #[cfg(not(feature = "tokio"))]
+        if Instant::now() < deadline {
+            return Poll::Pending;
+        }
+        // A last look at the front before giving up.
+        if let Some(front) = this.window.front()
+            && let Some(r) = front.try_result()
+        {
+            this.window.pop_front();
+            return Poll::Ready(Some(r.map_err(MapError::Job)));
+        }
+        Poll::Ready(this.timed_out())
+    }
+}
+
+/// The `Stream` of [`ThreadPoolExecutor::map`], from [`Map::stream`]: the
+/// same results in input order, for tasks.
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping a `next()` future loses no result. Dropping the
+/// stream cancels the jobs it has not started. Its timeout needs tokio's
+/// timer (the default `tokio` feature).
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+/// # #[tokio::main] async fn main() {
+/// let pool = amphi::ThreadPoolExecutor::new(2);
+/// let lens: Vec<usize> = pool
+///     .map(|s: &'static str| s.len(), ["a", "bb", "ccc"])
+///     .stream()
+///     .map(Result::unwrap)
+///     .collect()
+///     .await;
+/// assert_eq!(lens, [1, 2, 3]);
+/// # }
+/// ```
+#[must_use = "streams do nothing unless polled; dropping the map cancels its jobs"]
+#[derive(Debug)]
+pub struct MapStream<'a, F, I: Iterator, T> {
+    inner: Map<'a, F, I, T>,
+}
+
+impl<F, I, T> futures_core::Stream for MapStream<'_, F, I, T>
+where
+    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    I: Iterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+{
+    type Item = Result<T, MapError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_stream(cx)
+    }
+}
+
+impl<F, I, T> futures_core::FusedStream for MapStream<'_, F, I, T>
+where
+    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    I: Iterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+{
+    fn is_terminated(&self) -> bool {
+        self.inner.ended.as_ref().is_some_and(Option::is_none)
+    }
+}

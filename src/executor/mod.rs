@@ -1,0 +1,1048 @@
+//! [`ThreadPoolExecutor`]: a pool of threads whose jobs tasks await and
+//! threads block on (Python's `concurrent.futures.ThreadPoolExecutor`).
+//!
+//! Built on amphi's own primitives: the jobs wait in a [`Queue`] (whose
+//! bound gives `submit` its backpressure, in every form), each job's "done"
+//! is an [`Event`] (one broadcast to every waiter), and `as_completed` /
+//! `wait` collect completions in a `Queue` too.
+
+mod completion;
+mod error;
+mod job;
+mod map;
+
+use std::cell::Cell as StdCell;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+
+pub use completion::{
+    AsCompleted, AsCompletedStream, ReturnWhen, WaitJobs, Waited, as_completed, wait,
+};
+
+pub use error::{
+    AsCompletedTimeout, JobError, JobPanic, MapError, SubmitError, SubmitTimeoutError,
+    TrySubmitError, ZeroWorkers,
+};
+pub use job::{JobFinished, JobHandle, JobResult};
+pub use map::{Map, MapStream};
+
+use crate::core::{Op, Strategy, waiting_future};
+use crate::event::Event;
+use crate::queue::{Put, PutError, PutTimeoutError, Queue, TryPutError};
+use job::{Cell, Counters, RunOnce, Work};
+
+type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// How a pool is made: see [`ThreadPoolExecutor::builder`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = amphi::ThreadPoolExecutor::builder()
+///     .max_workers(4)
+///     .thread_name_prefix("io")
+///     .stack_size(256 * 1024)
+///     .queue_bound(100)
+///     .initializer(|| println!("worker up"))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.max_workers(), 4);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ExecutorBuilder {
+    max_workers: Option<usize>,
+    prefix: Option<String>,
+    stack_size: Option<usize>,
+    queue_bound: usize,
+    initializer: Option<Initializer>,
+}
+
+impl fmt::Debug for ExecutorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutorBuilder")
+            .field("max_workers", &self.max_workers)
+            .field("thread_name_prefix", &self.prefix)
+            .field("stack_size", &self.stack_size)
+            .field("queue_bound", &self.queue_bound)
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}
+
+impl ExecutorBuilder {
+    /// At most this many worker threads (default: Python's
+    /// `min(32, cpus + 4)`). Zero is refused by [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::builder().max_workers(3).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 3);
+    /// ```
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Names the threads `{prefix}_{n}` (n from 0), as Python does. The
+    /// default prefix is `ThreadPoolExecutor-{k}`, k counting pools.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::builder().thread_name_prefix("db").build().unwrap();
+    /// let name = pool.try_submit(|| std::thread::current().name().unwrap().to_owned()).unwrap();
+    /// assert_eq!(name.result_blocking().unwrap(), "db_0");
+    /// ```
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// The workers' stack size in bytes (default: std's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::builder().stack_size(1 << 20).build().unwrap();
+    /// assert_eq!(pool.try_submit(|| 1).unwrap().result_blocking().unwrap(), 1);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// At most `bound` jobs wait in the queue (0, the default: no bound, as
+    /// Python). When it is full, [`submit`](ThreadPoolExecutor::submit)
+    /// waits for room (async, blocking or timed) and
+    /// [`try_submit`](ThreadPoolExecutor::try_submit) refuses with `Full`:
+    /// backpressure for a fast producer. Running jobs do not count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::builder().queue_bound(8).build().unwrap();
+    /// assert_eq!(pool.queue_bound(), 8);
+    /// ```
+    pub fn queue_bound(mut self, bound: usize) -> Self {
+        self.queue_bound = bound;
+        self
+    }
+
+    /// Runs `f` once in each worker, before its first job. If it panics,
+    /// the pool is broken (see [`ThreadPoolExecutor`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// thread_local!(static CONN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+    /// let pool = amphi::ThreadPoolExecutor::builder()
+    ///     .initializer(|| CONN.with(|c| c.set(7)))
+    ///     .build()
+    ///     .unwrap();
+    /// let job = pool.try_submit(|| CONN.with(|c| c.get())).unwrap();
+    /// assert_eq!(job.result_blocking().unwrap(), 7);
+    /// ```
+    pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.initializer = Some(Arc::new(move || {
+            f();
+            Ok(())
+        }));
+        self
+    }
+
+    /// Like [`initializer`](Self::initializer), for one that can fail: an
+    /// `Err` (or a panic) breaks the pool, and the error's text is what the
+    /// failed jobs' [`JobError::BrokenPool`] says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::builder()
+    ///     .try_initializer(|| Err::<(), _>("no database"))
+    ///     .build()
+    ///     .unwrap();
+    /// let job = pool.try_submit(|| 1).unwrap();
+    /// assert!(matches!(job.result_blocking(), Err(amphi::JobError::BrokenPool(_))));
+    /// assert!(pool.is_broken());
+    /// ```
+    pub fn try_initializer<E: fmt::Display>(
+        mut self,
+        f: impl Fn() -> Result<(), E> + Send + Sync + 'static,
+    ) -> Self {
+        self.initializer = Some(Arc::new(move || f().map_err(|e| e.to_string())));
+        self
+    }
+
+    /// Makes the pool; no thread starts until the first job comes.
+    ///
+    /// # Errors
+    ///
+    /// [`ZeroWorkers`] for `max_workers(0)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(amphi::ThreadPoolExecutor::builder().build().is_ok());
+    /// ```
+    pub fn build(self) -> Result<ThreadPoolExecutor, ZeroWorkers> {
+        let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
+        if max_workers == 0 {
+            return Err(ZeroWorkers);
+        }
+        static POOLS: AtomicUsize = AtomicUsize::new(0);
+        let prefix = self.prefix.unwrap_or_else(|| {
+            format!(
+                "ThreadPoolExecutor-{}",
+                POOLS.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        Ok(ThreadPoolExecutor {
+            inner: Arc::new(Inner {
+                queue: Queue::new(self.queue_bound),
+                counters: Arc::new(Counters::default()),
+                idle_tokens: AtomicUsize::new(0),
+                pool: Mutex::new(PoolState {
+                    threads: 0,
+                    spawned: 0,
+                    shutdown: false,
+                    broken: None,
+                }),
+                exited: Event::new(),
+                max_workers,
+                prefix,
+                stack_size: self.stack_size,
+                initializer: self.initializer,
+            }),
+        })
+    }
+}
+
+/// Python's default: `min(32, os.cpu_count() + 4)`.
+fn default_max_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    32.min(cpus + 4)
+}
+
+struct PoolState {
+    /// Worker threads alive (started, not yet exited).
+    threads: usize,
+    /// Threads ever started: the next name's number.
+    spawned: usize,
+    shutdown: bool,
+    broken: Option<Arc<str>>,
+}
+
+pub(crate) struct Inner {
+    queue: Queue<Work>,
+    counters: Arc<Counters>,
+    /// Python's idle semaphore: one token per job a worker finished, taken
+    /// by a submission instead of starting a new thread. Idle workers are
+    /// reused first.
+    idle_tokens: AtomicUsize,
+    pool: Mutex<PoolState>,
+    /// Set once the pool is shut down (or broken) and every worker exited.
+    exited: Event,
+    max_workers: usize,
+    prefix: String,
+    stack_size: Option<usize>,
+    initializer: Option<Initializer>,
+}
+
+thread_local! {
+    /// The pool whose worker this thread is (its `Inner`'s address), or 0.
+    static WORKER_OF: StdCell<usize> = const { StdCell::new(0) };
+}
+
+fn lock(m: &Mutex<PoolState>) -> MutexGuard<'_, PoolState> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    fn id(&self) -> usize {
+        self as *const Inner as usize
+    }
+
+    fn on_own_worker(&self) -> bool {
+        WORKER_OF.with(|w| w.get()) == self.id()
+    }
+
+    /// A new job and its queue entry; counted as queued.
+    fn new_job<T: Send + 'static>(
+        &self,
+        run: Box<dyn RunOnce<T>>,
+        fallible: fn(&T) -> bool,
+    ) -> (JobHandle<T>, Work) {
+        let cell = Cell::new(run, Arc::clone(&self.counters), fallible);
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        let work: Work = cell.clone();
+        (JobHandle::from_cell(cell), work)
+    }
+
+    /// A submission that did not go in: uncount it and take the closure
+    /// back out of its job.
+    fn refused<F: 'static, T: Send + 'static>(&self, handle: JobHandle<T>, work: Work) -> F {
+        drop(work);
+        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        let any = handle
+            .cell()
+            .take_back()
+            .expect("a refused job never started");
+        *any.downcast::<F>().expect("the job's own closure type")
+    }
+
+    fn refusal<F>(&self, f: F) -> SubmitError<F> {
+        if lock(&self.pool).broken.is_some() {
+            SubmitError::Broken(f)
+        } else {
+            SubmitError::ShutDown(f)
+        }
+    }
+
+    /// After a job went in: reuse an idle worker, or start one if there
+    /// are fewer than `max_workers` (Python's `_adjust_thread_count`).
+    fn adjust_thread_count(self: &Arc<Self>) {
+        let took_token = self
+            .idle_tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if took_token {
+            return;
+        }
+        let mut pool = lock(&self.pool);
+        if pool.threads >= self.max_workers || pool.broken.is_some() {
+            return;
+        }
+        // After a shutdown a worker is still started for jobs that went in
+        // just before it, so that none is left without a thread.
+        if pool.shutdown && self.queue.is_empty() {
+            return;
+        }
+        let n = pool.spawned;
+        let mut builder = std::thread::Builder::new().name(format!("{}_{n}", self.prefix));
+        if let Some(size) = self.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let inner = Arc::clone(self);
+        match builder.spawn(move || inner.work()) {
+            Ok(_) => {
+                pool.threads += 1;
+                pool.spawned += 1;
+            }
+            Err(e) if pool.threads == 0 => {
+                // No thread will ever take these jobs: fail them rather
+                // than leave them waiting forever.
+                drop(pool);
+                self.mark_broken(format!("could not start a worker thread: {e}"));
+            }
+            // The threads there are will take the job.
+            Err(_) => {}
+        }
+    }
+
+    /// The worker's loop.
+    fn work(self: Arc<Self>) {
+        WORKER_OF.with(|w| w.set(self.id()));
+        if let Some(init) = &self.initializer {
+            let failure = match catch_unwind(AssertUnwindSafe(|| init())) {
+                Ok(Ok(())) => None,
+                Ok(Err(why)) => Some(format!("an initializer failed: {why}")),
+                Err(payload) => Some(format!(
+                    "an initializer panicked: {}",
+                    error::panic_message(&*payload)
+                )),
+            };
+            if let Some(why) = failure {
+                self.mark_broken(why);
+                self.exit();
+                return;
+            }
+        }
+        while let Ok(job) = self.queue.get_blocking() {
+            job.run();
+            self.idle_tokens.fetch_add(1, Ordering::AcqRel);
+        }
+        self.exit();
+    }
+
+    fn exit(&self) {
+        let mut pool = lock(&self.pool);
+        pool.threads -= 1;
+        let last = pool.threads == 0 && (pool.shutdown || pool.broken.is_some());
+        drop(pool);
+        WORKER_OF.with(|w| w.set(0));
+        if last {
+            self.exited.set();
+        }
+    }
+
+    /// An initializer failed: refuse new jobs and fail every queued one
+    /// (Python's `_initializer_failed`). Running jobs finish.
+    fn mark_broken(&self, why: String) {
+        let mut pool = lock(&self.pool);
+        if pool.broken.is_some() {
+            return;
+        }
+        let why: Arc<str> = why.into();
+        pool.broken = Some(Arc::clone(&why));
+        let queued = self.queue.shutdown(true);
+        let none_left = pool.threads == 0;
+        drop(pool);
+        for job in queued {
+            job.fail(Arc::clone(&why));
+        }
+        if none_left {
+            self.exited.set();
+        }
+    }
+
+    fn shutdown(&self, cancel_futures: bool) {
+        let mut pool = lock(&self.pool);
+        pool.shutdown = true;
+        // Puts fail from here on; workers take what is queued, then exit.
+        self.queue.shutdown(false);
+        let cancelled = if cancel_futures {
+            self.queue.drain()
+        } else {
+            Vec::new()
+        };
+        let none_left = pool.threads == 0 && self.queue.is_empty();
+        drop(pool);
+        for job in cancelled {
+            job.cancel();
+        }
+        if none_left {
+            self.exited.set();
+        }
+    }
+}
+
+/// A pool of worker threads whose jobs a tokio task can await and a thread
+/// can block on (Python's `concurrent.futures.ThreadPoolExecutor`).
+///
+/// * [`submit`](Self::submit) / [`try_submit`](Self::try_submit) /
+///   [`submit_blocking`](Self::submit_blocking) give a [`JobHandle`]:
+///   `.await` it from a task, or
+///   [`result_blocking`](JobHandle::result_blocking) from a thread.
+/// * [`map`](Self::map): results in input order, lazily, as an iterator
+///   (blocking) or a `Stream`.
+/// * [`as_completed`](crate::as_completed) and [`wait`](crate::wait) over
+///   any handles.
+/// * [`shutdown`](Self::shutdown): no new jobs; optionally cancel the
+///   queued ones; `.await` or `.wait()` the returned future to join the
+///   workers.
+///
+/// Workers start lazily, one per job while there are fewer than
+/// `max_workers`, and an idle worker is reused before a new one starts (as
+/// Python). They live until shutdown. A job's panic is caught: the worker
+/// survives, the handle gives [`JobError::Panicked`] with the message and
+/// payload, and [`stats`](Self::stats) counts it.
+///
+/// **Broken pool** (as Python's `BrokenThreadPool`): if an initializer
+/// panics or fails, the pool is broken: queued jobs fail with
+/// [`JobError::BrokenPool`], later submissions are refused with `Broken`,
+/// jobs already running finish.
+///
+/// **Dropping** the executor shuts it down without waiting (Python's
+/// `shutdown(wait=False)`): no new jobs can come, the queued jobs still run,
+/// and the workers exit when the queue is empty. Dropping never blocks, so
+/// it cannot deadlock, in a runtime or in one of the pool's own jobs. To
+/// join the workers (Python's `with` block), `.await` or `.wait()`
+/// [`shutdown`](Self::shutdown) first. The process does not wait for
+/// workers at exit (as any Rust thread).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main] async fn main() {
+/// let pool = amphi::ThreadPoolExecutor::new(4);
+/// // From a task: submit, then await the result.
+/// let job = pool.submit(|| (1..=10).sum::<u32>()).await.unwrap();
+/// assert_eq!(job.await.unwrap(), 55);
+/// // From a thread: the same pool, blocking.
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         let job = pool.submit_blocking(|| "hello").unwrap();
+///         assert_eq!(job.result_blocking().unwrap(), "hello");
+///     });
+/// });
+/// pool.shutdown(false).await; // joins the workers
+/// # }
+/// ```
+pub struct ThreadPoolExecutor {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolExecutor")
+            .field("max_workers", &self.inner.max_workers)
+            .field("thread_name_prefix", &self.inner.prefix)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ThreadPoolExecutor {
+    fn drop(&mut self) {
+        self.inner.shutdown(false);
+    }
+}
+
+/// What a pool is doing right now (a snapshot): from
+/// [`ThreadPoolExecutor::stats`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = amphi::ThreadPoolExecutor::new(2);
+/// pool.try_submit(|| ()).unwrap().result_blocking().unwrap();
+/// let s = pool.stats();
+/// assert_eq!((s.queued, s.running, s.completed), (0, 0, 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct ExecutorStats {
+    /// Jobs waiting for a worker (cancelled ones not included).
+    pub queued: usize,
+    /// Jobs a worker runs right now.
+    pub running: usize,
+    /// Worker threads alive and not running a job.
+    pub idle: usize,
+    /// Worker threads alive.
+    pub threads: usize,
+    /// Jobs that ran to the end (returned or panicked).
+    pub completed: usize,
+    /// Jobs that panicked.
+    pub panicked: usize,
+    /// Jobs cancelled before they started.
+    pub cancelled: usize,
+    /// Done callbacks that panicked (caught and reported).
+    pub callback_panics: usize,
+}
+
+impl ThreadPoolExecutor {
+    /// A pool of at most `max_workers` threads, with no bound on queued
+    /// jobs. No thread starts until the first job comes.
+    ///
+    /// # Panics
+    ///
+    /// If `max_workers` is 0 (Python raises `ValueError`); use
+    /// [`builder`](Self::builder) to get an error instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(8);
+    /// assert_eq!(pool.stats().threads, 0);
+    /// ```
+    #[track_caller]
+    pub fn new(max_workers: usize) -> Self {
+        match Self::builder().max_workers(max_workers).build() {
+            Ok(pool) => pool,
+            Err(e) => panic!("ThreadPoolExecutor::new: {e}"),
+        }
+    }
+
+    /// A builder: worker count, thread names, stack size, initializer and
+    /// a bound on queued jobs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 2);
+    /// ```
+    pub fn builder() -> ExecutorBuilder {
+        ExecutorBuilder {
+            max_workers: None,
+            prefix: None,
+            stack_size: None,
+            queue_bound: 0,
+            initializer: None,
+        }
+    }
+
+    /// The most threads this pool starts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(amphi::ThreadPoolExecutor::new(3).max_workers(), 3);
+    /// ```
+    pub fn max_workers(&self) -> usize {
+        self.inner.max_workers
+    }
+
+    /// The bound on queued jobs (0: none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(amphi::ThreadPoolExecutor::new(3).queue_bound(), 0);
+    /// ```
+    pub fn queue_bound(&self) -> usize {
+        self.inner.queue.maxsize()
+    }
+
+    /// Counts of queued, running and idle, threads, completed and panicked
+    /// jobs (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.try_submit(|| -> () { panic!("counted") }).unwrap();
+    /// assert!(job.result_blocking().is_err());
+    /// assert_eq!(pool.stats().panicked, 1);
+    /// ```
+    pub fn stats(&self) -> ExecutorStats {
+        let c = &self.inner.counters;
+        let threads = lock(&self.inner.pool).threads;
+        let running = c.running.load(Ordering::Relaxed);
+        ExecutorStats {
+            queued: c.queued.load(Ordering::Relaxed),
+            running,
+            idle: threads.saturating_sub(running),
+            threads,
+            completed: c.completed.load(Ordering::Relaxed),
+            panicked: c.panicked.load(Ordering::Relaxed),
+            cancelled: c.cancelled.load(Ordering::Relaxed),
+            callback_panics: c.callback_panics.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called (or the executor is
+    /// being dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// pool.shutdown(false);
+    /// assert!(pool.is_shutdown());
+    /// ```
+    pub fn is_shutdown(&self) -> bool {
+        lock(&self.inner.pool).shutdown
+    }
+
+    /// Whether an initializer failed, breaking the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!amphi::ThreadPoolExecutor::new(1).is_broken());
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        lock(&self.inner.pool).broken.is_some()
+    }
+
+    /// Submits `f` and gives a handle to its result, never waiting: with
+    /// no bound on the queue this is Python's `submit`.
+    ///
+    /// # Errors
+    ///
+    /// The closure comes back in the error: `Full` (the queue is at its
+    /// [bound](ExecutorBuilder::queue_bound)), `ShutDown`, or `Broken`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(2);
+    /// let job = pool.try_submit(|| 2 + 2).unwrap();
+    /// assert_eq!(job.result_blocking().unwrap(), 4);
+    /// ```
+    pub fn try_submit<F, T>(&self, f: F) -> Result<JobHandle<T>, TrySubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_submit_job(f, never_failed)
+    }
+
+    pub(crate) fn try_submit_job<F, T>(
+        &self,
+        f: F,
+        fallible: fn(&T) -> bool,
+    ) -> Result<JobHandle<T>, TrySubmitError<F>>
+    where
+        F: RunOnce<T>,
+        T: Send + 'static,
+    {
+        let (handle, work) = self.inner.new_job(Box::new(f), fallible);
+        match self.inner.queue.try_put(work) {
+            Ok(()) => {
+                self.inner.adjust_thread_count();
+                Ok(handle)
+            }
+            Err(TryPutError::Full(work)) => {
+                Err(TrySubmitError::Full(self.inner.refused(handle, work)))
+            }
+            Err(TryPutError::ShutDown(work)) => {
+                let f = self.inner.refused(handle, work);
+                Err(self.inner.refusal(f).into())
+            }
+        }
+    }
+
+    /// Submits `f`, waiting for room if the queue is at its
+    /// [bound](ExecutorBuilder::queue_bound); `.await` it, or block with
+    /// [`Submit::wait`] / [`wait_timeout`](Submit::wait_timeout). With no
+    /// bound it is ready at once.
+    ///
+    /// The output is the job's [`JobHandle`], or the closure back in a
+    /// [`SubmitError`] (`ShutDown`, `Broken`); the timed forms add
+    /// [`SubmitTimeoutError::TimedOut`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a submission dropped before it is ready never queued
+    /// its job (the closure is dropped with the future; take it back first
+    /// with [`Submit::into_closure`]). A turn for room it had been given
+    /// passes on to the next waiting submitter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let pool = amphi::ThreadPoolExecutor::new(2);
+    /// let job = pool.submit(|| "ok").await.unwrap();
+    /// assert_eq!(job.await.unwrap(), "ok");
+    /// # }
+    /// ```
+    pub fn submit<F, T>(&self, f: F) -> Submit<'_, F, T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_job(f, never_failed)
+    }
+
+    pub(crate) fn submit_job<F, T>(&self, f: F, fallible: fn(&T) -> bool) -> Submit<'_, F, T>
+    where
+        F: RunOnce<T>,
+        T: Send + 'static,
+    {
+        let (handle, work) = self.inner.new_job(Box::new(f), fallible);
+        Submit {
+            pool: self,
+            handle: Some(handle),
+            put: Some(self.inner.queue.put(work)),
+            _f: std::marker::PhantomData,
+        }
+    }
+
+    /// Submits `f`, blocking the thread while the queue is at its
+    /// [bound](ExecutorBuilder::queue_bound) (Python's `submit`).
+    ///
+    /// # Errors
+    ///
+    /// The closure comes back: `ShutDown` or `Broken`.
+    ///
+    /// # Blocking
+    ///
+    /// As [`Submit::wait`]; with no bound it never waits, but on the thread
+    /// of a current-thread runtime it panics all the same (use
+    /// [`try_submit`](Self::try_submit) or `.await`
+    /// [`submit`](Self::submit) there).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not a future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.submit_blocking(|| 1).unwrap();
+    /// assert_eq!(job.result_blocking().unwrap(), 1);
+    /// ```
+    #[doc(alias = "blocking_submit")]
+    #[track_caller]
+    pub fn submit_blocking<F, T>(&self, f: F) -> Result<JobHandle<T>, SubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(f).wait()
+    }
+
+    /// Like [`submit`](Self::submit), for a job that returns a `Result`:
+    /// an `Err` marks the job [`failed`](JobHandle::failed), which is what
+    /// [`ReturnWhen::FirstException`] looks for (as a raised exception in
+    /// Python). The `Err` itself is the job's result, as usual.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// let job = pool.submit_fallible(|| "x".parse::<u8>()).wait().unwrap();
+    /// job.finished_blocking();
+    /// assert!(job.failed());
+    /// assert!(job.result_blocking().unwrap().is_err());
+    /// ```
+    pub fn submit_fallible<F, U, E>(&self, f: F) -> Submit<'_, F, Result<U, E>>
+    where
+        F: FnOnce() -> Result<U, E> + Send + 'static,
+        U: Send + 'static,
+        E: Send + 'static,
+    {
+        self.submit_job(f, Result::is_err)
+    }
+
+    /// Shuts the pool down (Python's `shutdown`), at once: no new jobs
+    /// (submissions give their closure back with `ShutDown`), the queued
+    /// jobs still run, and with `cancel_futures` they are cancelled instead
+    /// (through the same path as [`JobHandle::cancel`]: their waiters see
+    /// them cancelled at once). Calling it again is fine (a later call can
+    /// still cancel what is queued).
+    ///
+    /// The returned future joins the workers: `.await` it, `.wait()` on it
+    /// (or [`shutdown_blocking`](Self::shutdown_blocking)), or drop it not
+    /// to wait (Python's `wait=False`). Called from one of this pool's own
+    /// jobs, it does not wait (it would wait for itself): the shutdown
+    /// still happens.
+    ///
+    /// # Cancel safety
+    ///
+    /// The shutdown happens when this is called, not when the future is
+    /// polled; dropping the future only stops waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let pool = amphi::ThreadPoolExecutor::new(2);
+    /// let job = pool.submit(|| 1).await.unwrap();
+    /// pool.shutdown(false).await;
+    /// assert_eq!(job.await.unwrap(), 1);
+    /// assert!(pool.try_submit(|| 2).is_err());
+    /// # }
+    /// ```
+    pub fn shutdown(&self, cancel_futures: bool) -> Shutdown<'_> {
+        self.inner.shutdown(cancel_futures);
+        Shutdown {
+            pool: self,
+            wait: self.inner.exited.wait(),
+        }
+    }
+
+    /// Shuts the pool down and blocks until every worker has exited
+    /// (Python's `shutdown(wait=True)`, or leaving a `with` block).
+    ///
+    /// # Blocking
+    ///
+    /// As [`Shutdown::wait`]. From one of the pool's own jobs it returns at
+    /// once.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not a future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(2);
+    /// let job = pool.try_submit(|| 1).unwrap();
+    /// pool.shutdown_blocking(false);
+    /// assert_eq!(pool.stats().threads, 0);
+    /// assert!(job.done());
+    /// ```
+    #[doc(alias = "blocking_shutdown")]
+    #[track_caller]
+    pub fn shutdown_blocking(&self, cancel_futures: bool) {
+        self.shutdown(cancel_futures).wait()
+    }
+}
+
+fn never_failed<T>(_: &T) -> bool {
+    false
+}
+
+/// A submission waiting for room in the job queue, from
+/// [`ThreadPoolExecutor::submit`]. Output `Result<JobHandle<T>,
+/// SubmitError<F>>`; the timed forms give `Result<JobHandle<T>,
+/// SubmitTimeoutError<F>>`, with the closure back on every error.
+///
+/// # Examples
+///
+/// ```
+/// let pool = amphi::ThreadPoolExecutor::new(1);
+/// let fut: amphi::futures::Submit<'_, _, i32> = pool.submit(|| 1);
+/// assert_eq!(fut.wait().unwrap().result_blocking().unwrap(), 1);
+/// ```
+#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `submit_blocking`/`try_submit`"]
+pub struct Submit<'a, F, T> {
+    pool: &'a ThreadPoolExecutor,
+    /// `None` once the future is done.
+    handle: Option<JobHandle<T>>,
+    put: Option<Put<&'a Queue<Work>>>,
+    _f: std::marker::PhantomData<fn() -> F>,
+}
+
+impl<F, T> Unpin for Submit<'_, F, T> {}
+
+impl<F, T> fmt::Debug for Submit<'_, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submit")
+            .field("done", &self.handle.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: 'static, T: Send + 'static> Submit<'_, F, T> {
+    /// Gives up the submission and takes the closure back: `None` if the
+    /// job is queued already (then it runs; its handle is dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(1);
+    /// pool.shutdown(false);
+    /// let f = pool.submit(|| 5).into_closure().unwrap();
+    /// assert_eq!(f(), 5);
+    /// ```
+    pub fn into_closure(mut self) -> Option<F> {
+        let work = self.put.take()?.into_item()?;
+        let handle = self.handle.take()?;
+        Some(self.pool.inner.refused(handle, work))
+    }
+
+    fn settle(&mut self, put: Result<(), PutError<Work>>) -> Result<JobHandle<T>, SubmitError<F>> {
+        self.put = None;
+        let handle = self.handle.take().expect("Submit polled after completion");
+        match put {
+            Ok(()) => {
+                self.pool.inner.adjust_thread_count();
+                Ok(handle)
+            }
+            Err(PutError(work)) => {
+                let f = self.pool.inner.refused(handle, work);
+                Err(self.pool.inner.refusal(f))
+            }
+        }
+    }
+}
+
+impl<F: 'static, T: Send + 'static> Op for Submit<'_, F, T> {
+    type Output = Result<JobHandle<T>, SubmitError<F>>;
+    type Timed = Result<JobHandle<T>, SubmitTimeoutError<F>>;
+    const SPIN: bool = true;
+
+    fn name(&self) -> &'static str {
+        "ThreadPoolExecutor::submit"
+    }
+
+    fn may_be_ready(&self) -> bool {
+        self.put.as_ref().is_none_or(Op::may_be_ready)
+    }
+
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
+        let put = self.put.as_mut().expect("Submit polled after completion");
+        match put.poll_op(s) {
+            Poll::Ready(r) => Poll::Ready(self.settle(r)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
+        let put = self.put.as_mut().expect("Submit polled after completion");
+        match put.poll_expired(s) {
+            Poll::Ready(Ok(())) => Poll::Ready(self.settle(Ok(())).map_err(Into::into)),
+            Poll::Ready(Err(PutTimeoutError::ShutDown(work))) => {
+                Poll::Ready(self.settle(Err(PutError(work))).map_err(Into::into))
+            }
+            Poll::Ready(Err(PutTimeoutError::TimedOut(work))) => {
+                self.put = None;
+                let handle = self.handle.take().expect("not done");
+                Poll::Ready(Err(SubmitTimeoutError::TimedOut(
+                    self.pool.inner.refused(handle, work),
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn in_time(out: Self::Output) -> Self::Timed {
+        out.map_err(Into::into)
+    }
+}
+
+waiting_future! {
+    impl['a, F: 'static, T: Send + 'static] Submit<'a, F, T> => Result<JobHandle<T>, SubmitError<F>>, timed Result<JobHandle<T>, SubmitTimeoutError<F>>;
+    example: "```
+use std::time::Duration;
+let pool = amphi::ThreadPoolExecutor::builder().max_workers(1).queue_bound(1).build().unwrap();
+let job = pool.submit(|| 1).wait_timeout(Duration::from_secs(5)).unwrap();
+assert_eq!(job.result_blocking().unwrap(), 1);
+```"
+}
+
+/// Joining the workers after a shutdown, from
+/// [`ThreadPoolExecutor::shutdown`]. Output `()`; the timed forms give
+/// `bool` (`false`: some worker still runs). Dropping it only stops
+/// waiting: the shutdown happened already.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let pool = amphi::ThreadPoolExecutor::new(1);
+/// pool.try_submit(|| ()).unwrap();
+/// assert!(pool.shutdown(false).wait_timeout(Duration::from_secs(5)));
+/// ```
+#[must_use = "the shutdown happened already; `.await` or `.wait()` this to join the workers, or drop it not to wait"]
+pub struct Shutdown<'a> {
+    pool: &'a ThreadPoolExecutor,
+    wait: crate::event::EventWait<'a>,
+}
+
+impl fmt::Debug for Shutdown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shutdown").finish_non_exhaustive()
+    }
+}
+
+impl Op for Shutdown<'_> {
+    type Output = ();
+    type Timed = bool;
+
+    fn name(&self) -> &'static str {
+        "ThreadPoolExecutor::shutdown"
+    }
+
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<()> {
+        if self.pool.inner.on_own_worker() {
+            return Poll::Ready(());
+        }
+        self.wait.poll_op(s).map(|_| ())
+    }
+
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<bool> {
+        if self.pool.inner.on_own_worker() {
+            return Poll::Ready(true);
+        }
+        self.wait.poll_expired(s)
+    }
+
+    fn in_time((): ()) -> bool {
+        true
+    }
+}
+
+waiting_future! {
+    impl['a] Shutdown<'a> => (), timed bool;
+    example: "```
+let pool = amphi::ThreadPoolExecutor::new(2);
+pool.try_submit(|| ()).unwrap();
+pool.shutdown(true).wait();
+assert_eq!(pool.stats().threads, 0);
+```"
+}
