@@ -67,6 +67,18 @@ TARGETS = [
         ["mutex_condvar"],
         1.0,
     ),
+    (
+        r"executor_latency_(task|thread)",
+        "latency <= 0.5x tokio spawn_blocking",
+        ["tokio_spawn_blocking"],
+        0.5,
+    ),
+    (
+        r"executor_throughput_\d+",
+        "throughput >= 3x tokio spawn_blocking",
+        ["tokio_spawn_blocking"],
+        1 / 3,
+    ),
 ]
 
 # Order of groups in the output (by file / scenario), others after.
@@ -102,6 +114,11 @@ GROUP_ORDER = [
     "queue_lifo_threads_4",
     "queue_priority_threads_4",
     "queue_pingpong_thread_task",
+    "executor_latency_task",
+    "executor_latency_thread",
+    "executor_throughput_1",
+    "executor_throughput_4",
+    "executor_map_10k",
 ]
 
 WHAT_IS_ONE_ITERATION = {
@@ -136,6 +153,11 @@ WHAT_IS_ONE_ITERATION = {
     "queue_lifo_threads_4": "1024 messages, 2 threads -> 2 threads, LIFO, unbounded",
     "queue_priority_threads_4": "1024 messages, 2 threads -> 2 threads, smallest first, unbounded",
     "queue_pingpong_thread_task": "one round trip thread -> task -> thread",
+    "executor_latency_task": "one trivial job submitted from a task, its result awaited",
+    "executor_latency_thread": "one trivial job submitted from a thread, its result waited for",
+    "executor_throughput_1": "10^4 trivial jobs from 1 thread, all results collected, 4 workers",
+    "executor_throughput_4": "10^4 trivial jobs from 4 threads, all results collected, 4 workers",
+    "executor_map_10k": "map over 10^4 items (a small computation each), results in order, 4 workers",
 }
 
 
@@ -295,6 +317,48 @@ README_ROWS = {
     "queue_pingpong_thread_task": (
         "queue ping-pong thread<->task",
         [("tokio_mpsc", "tokio mpsc"), ("flume", "flume")],
+    ),
+    "executor_latency_task": (
+        "executor job latency, from a task",
+        [
+            ("tokio_spawn_blocking", "tokio spawn_blocking"),
+            ("blocking_unblock", "blocking::unblock"),
+            ("rayon_spawn", "rayon spawn"),
+        ],
+    ),
+    "executor_latency_thread": (
+        "executor job latency, from a thread",
+        [
+            ("tokio_spawn_blocking", "tokio spawn_blocking"),
+            ("blocking_unblock", "blocking::unblock"),
+            ("rayon_spawn", "rayon spawn"),
+            ("threadpool", "threadpool"),
+        ],
+    ),
+    "executor_throughput_1": (
+        "executor 10^4 jobs, 1 producer thread",
+        [
+            ("tokio_spawn_blocking", "tokio spawn_blocking"),
+            ("blocking_unblock", "blocking::unblock"),
+            ("rayon_spawn", "rayon spawn"),
+            ("threadpool", "threadpool"),
+        ],
+    ),
+    "executor_throughput_4": (
+        "executor 10^4 jobs, 4 producer threads",
+        [
+            ("tokio_spawn_blocking", "tokio spawn_blocking"),
+            ("blocking_unblock", "blocking::unblock"),
+            ("rayon_spawn", "rayon spawn"),
+            ("threadpool", "threadpool"),
+        ],
+    ),
+    "executor_map_10k": (
+        "executor map over 10^4 items, in order",
+        [
+            ("rayon_par_iter", "rayon par_iter"),
+            ("spawn_blocking_vec", "tokio spawn_blocking per item"),
+        ],
     ),
 }
 

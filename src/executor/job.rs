@@ -32,8 +32,9 @@ impl<T, F: FnOnce() -> T + Send + 'static> RunOnce<T> for F {
 
 /// What the queue of an executor holds: a job, its type erased.
 pub(crate) trait Runnable: Send + Sync {
-    /// Runs the job in this worker, unless it was cancelled.
-    fn run(self: Arc<Self>);
+    /// Runs the job in this worker, unless it was cancelled; `finishing`
+    /// runs after the job, before its waiters wake.
+    fn run(self: Arc<Self>, finishing: &dyn Fn());
     /// Cancels the job if it has not started (`shutdown(cancel_futures)`).
     fn cancel(self: Arc<Self>) -> bool;
     /// Fails the job, not started, because the pool broke.
@@ -179,7 +180,7 @@ fn run_callback<T>(counters: &Counters, cb: Callback<T>, handle: &JobHandle<T>) 
 }
 
 impl<T: Send + 'static> Runnable for Cell<T> {
-    fn run(self: Arc<Self>) {
+    fn run(self: Arc<Self>, finishing: &dyn Fn()) {
         let mut st = lock(&self.state);
         if !matches!(st.stage, Stage::Queued(_)) {
             return; // cancelled (or failed) while queued
@@ -200,6 +201,7 @@ impl<T: Send + 'static> Runnable for Cell<T> {
         // Counted before waiters wake, so a woken waiter sees right counts.
         self.counters.running.fetch_sub(1, Ordering::Relaxed);
         self.counters.completed.fetch_add(1, Ordering::Relaxed);
+        finishing();
         let st = lock(&self.state);
         self.finish(st, outcome);
     }

@@ -36,22 +36,21 @@ where
 
 impl ThreadPoolExecutor {
     /// Runs `f` on every item in the pool and yields the results in input
-    /// order (Python's `map`), lazily: at most
-    /// [`buffersize`](Map::buffersize) jobs are in flight (default: twice
-    /// `max_workers`; Python 3.14's `buffersize`), and the next item is
-    /// submitted as each result is taken. The first jobs are submitted by
-    /// this call.
+    /// order (Python's `map`), with at most twice `max_workers` jobs in
+    /// flight: [`map_buffered`](Self::map_buffered) with that bound. The
+    /// first jobs are submitted by this call, as in Python.
     ///
     /// [`Map`] is a blocking `Iterator` (for threads), and
     /// [`.stream()`](Map::stream) a `Stream` (for tasks), of
-    /// `Result<T, MapError>`: a job's panic is that item's
-    /// error, and the iteration goes on. With a [`timeout`](Map::timeout),
-    /// measured from this call, an item not ready in time gives
-    /// `Err(MapError::TimedOut)` and the iteration ends. Dropping the map
-    /// early (or a timeout) cancels the jobs that have not started.
+    /// `Result<T, MapError>`: a job's panic is that item's error, and the
+    /// iteration goes on. With a [`timeout`](Map::timeout), measured from
+    /// this call, an item not ready in time gives `Err(MapError::TimedOut)`
+    /// and the iteration ends. Dropping the map early (or a timeout)
+    /// cancels the jobs that have not started.
     ///
     /// Unlike Python, the default is not to submit every item at once
-    /// (an endless iterator works); `.buffersize(usize::MAX)` does that.
+    /// (an endless iterator works); `map_buffered(f, items, usize::MAX)`
+    /// does that.
     ///
     /// # Examples
     ///
@@ -67,6 +66,45 @@ impl ThreadPoolExecutor {
         I::Item: Send + 'static,
         T: Send + 'static,
     {
+        self.map_buffered(f, items, self.max_workers().saturating_mul(2))
+    }
+
+    /// [`map`](Self::map) with at most `buffersize` jobs in flight
+    /// (submitted, result not yet taken; Python 3.14's `buffersize`): this
+    /// call submits the first `buffersize` items, and each result taken
+    /// lets one more in. `usize::MAX` submits every item now (Python's
+    /// default).
+    ///
+    /// # Panics
+    ///
+    /// If `buffersize` is 0 (Python raises `ValueError`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = amphi::ThreadPoolExecutor::new(2);
+    /// let mut m = pool.map_buffered(|x: i32| -x, 0..100, 4);
+    /// assert_eq!(m.in_flight(), 4);
+    /// assert_eq!(m.next().unwrap().unwrap(), 0);
+    /// assert_eq!(m.map(Result::unwrap).last(), Some(-99));
+    /// ```
+    #[track_caller]
+    pub fn map_buffered<F, I, T>(
+        &self,
+        f: F,
+        items: I,
+        buffersize: usize,
+    ) -> Map<'_, F, I::IntoIter, T>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        assert!(
+            buffersize > 0,
+            "ThreadPoolExecutor::map_buffered: buffersize must be at least 1"
+        );
         let mut map = Map {
             pool: self,
             f: Arc::new(f),
@@ -74,7 +112,7 @@ impl ThreadPoolExecutor {
             window: VecDeque::new(),
             stash: None,
             submitting: None,
-            buffersize: self.max_workers().saturating_mul(2),
+            buffersize,
             started: Instant::now(),
             deadline: None,
             ended: None,
@@ -157,31 +195,6 @@ where
     I::Item: Send + 'static,
     T: Send + 'static,
 {
-    /// At most `n` jobs in flight (submitted, result not yet taken);
-    /// `usize::MAX` submits every item at once (Python's default).
-    ///
-    /// # Panics
-    ///
-    /// If `n` is 0 (Python raises `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = amphi::ThreadPoolExecutor::new(2);
-    /// let out: Vec<_> = pool.map(|x: i32| -x, 0..100).buffersize(4).map(Result::unwrap).collect();
-    /// assert_eq!(out[99], -99);
-    /// ```
-    #[track_caller]
-    pub fn buffersize(mut self, n: usize) -> Self {
-        assert!(
-            n > 0,
-            "ThreadPoolExecutor::map: buffersize must be at least 1"
-        );
-        self.buffersize = n;
-        self.top_up();
-        self
-    }
-
     /// Gives up `timeout` after the call of `map` (a huge one means no
     /// limit): an item not ready by then gives `Err(MapError::TimedOut)`,
     /// and the iteration ends.
@@ -227,7 +240,7 @@ where
     ///
     /// ```
     /// let pool = amphi::ThreadPoolExecutor::new(1);
-    /// let m = pool.map(|x: u8| x, [1, 2, 3]).buffersize(2);
+    /// let m = pool.map_buffered(|x: u8| x, [1, 2, 3], 2);
     /// assert_eq!(m.in_flight(), 2);
     /// ```
     pub fn in_flight(&self) -> usize {

@@ -361,9 +361,15 @@ impl Inner {
                 return;
             }
         }
-        while let Ok(job) = self.queue.get_blocking() {
-            job.run();
+        // The worker counts itself idle before the job's waiters wake, so
+        // that a caller who submits the next job as soon as it has this
+        // one's result finds the worker idle (one job at a time: one
+        // thread).
+        let idle = || {
             self.idle_tokens.fetch_add(1, Ordering::AcqRel);
+        };
+        while let Ok(job) = self.queue.get_blocking() {
+            job.run(&idle);
         }
         self.exit();
     }
@@ -894,6 +900,21 @@ impl<F, T> fmt::Debug for Submit<'_, F, T> {
         f.debug_struct("Submit")
             .field("done", &self.handle.is_none())
             .finish_non_exhaustive()
+    }
+}
+
+impl<F, T> Drop for Submit<'_, F, T> {
+    fn drop(&mut self) {
+        // Dropped before its job went in: the job never counts as queued.
+        if let Some(put) = self.put.take()
+            && put.into_item().is_some()
+        {
+            self.pool
+                .inner
+                .counters
+                .queued
+                .fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
