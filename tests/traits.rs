@@ -209,6 +209,39 @@ assert_impl_all!(amphi::futures::Join<Arc<amphi::Queue<u8>>>: Send, Sync, Unpin,
 const _: () = assert_static::<amphi::futures::Join<Arc<amphi::Queue<u8>>>>();
 assert_impl_all!(amphi::futures::GetStream<Arc<amphi::Queue<u8>>>: futures::stream::FusedStream);
 assert_impl_all!(amphi::futures::GetStream<Arc<amphi::Queue<u8>>>: Send, Sync, Unpin, Debug, futures::Stream<Item = u8>);
+
+// The executor: the pool is Send + Sync (share it in an Arc); a handle is
+// Send + Sync when the job's output is Send, Clone, Unpin and a Future;
+// every future and stream is Send (tokio::spawn takes it); errors are
+// Send + Sync + 'static errors (they fit Box<dyn Error + Send + Sync>).
+type Job = fn() -> u8;
+type MapOf = amphi::Map<'static, fn(u8) -> u8, std::vec::IntoIter<u8>, u8>;
+assert_impl_all!(amphi::ThreadPoolExecutor: Send, Sync, Unpin, Debug);
+assert_impl_all!(amphi::ExecutorBuilder: Send, Debug);
+assert_impl_all!(amphi::JobHandle<u8>: Send, Sync, Unpin, Debug, Clone, Future<Output = Result<u8, amphi::JobError>>);
+assert_impl_all!(amphi::JobHandle<Cell<u8>>: Send, Sync);
+assert_not_impl_any!(amphi::JobHandle<Rc<u8>>: Send, Sync);
+const _: () = assert_static::<amphi::JobHandle<u8>>();
+assert_impl_all!(amphi::futures::JobResult<'static, u8>: Send, Sync, Unpin, Debug, Future<Output = Result<u8, amphi::JobError>>);
+assert_impl_all!(amphi::futures::JobFinished<'static, u8>: Send, Sync, Unpin, Debug, Future<Output = ()>);
+assert_impl_all!(amphi::futures::Submit<'static, Job, u8>: Send, Sync, Unpin, Debug, Future);
+assert_impl_all!(amphi::futures::Shutdown<'static>: Send, Sync, Unpin, Debug, Future<Output = ()>);
+assert_impl_all!(amphi::futures::WaitJobs<u8>: Send, Sync, Unpin, Debug, Future<Output = amphi::Waited<u8>>);
+const _: () = assert_static::<amphi::futures::WaitJobs<u8>>();
+assert_impl_all!(amphi::AsCompleted<u8>: Send, Sync, Unpin, Debug, Iterator);
+assert_impl_all!(amphi::AsCompletedStream<u8>: Send, Sync, Unpin, Debug, futures::stream::FusedStream);
+const _: () = assert_static::<amphi::AsCompletedStream<u8>>();
+assert_impl_all!(MapOf: Send, Unpin, Debug, Iterator<Item = Result<u8, amphi::MapError>>);
+assert_impl_all!(amphi::MapStream<'static, fn(u8) -> u8, std::vec::IntoIter<u8>, u8>: Send, Unpin, Debug, futures::stream::FusedStream);
+assert_impl_all!(amphi::JobError: Send, Sync, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::JobPanic: Send, Sync, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::MapError: Send, Sync, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::SubmitError<Job>: Send, Sync, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::TrySubmitError<Job>: Send, Sync, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::SubmitTimeoutError<Job>: Send, Sync, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::AsCompletedTimeout: Send, Sync, Copy, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::ZeroWorkers: Send, Sync, Copy, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::ExecutorStats: Send, Sync, Copy, Debug, Default);
 assert_impl_all!(amphi::BlockingIter<'static, u8, amphi::Fifo>: Send, Sync, Debug, Iterator<Item = u8>);
 assert_impl_all!(Timeout<amphi::futures::Get<Arc<amphi::Queue<u8>>>>: Send, Future<Output = Result<u8, amphi::GetTimeoutError>>);
 assert_impl_all!(amphi::TryPutError<Rc<u8>>: Debug, Display);
