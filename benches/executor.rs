@@ -45,10 +45,10 @@
 //!   channel per producer, their idiom (cheaper than a channel per job).
 //! * `executor_map_10k`: results of 10^4 items in input order, each item a
 //!   small CPU computation (`work`, a few hundred cycles), from a thread:
-//!   amphi `pool.map(work, 0..10_000)` with the default buffersize (twice
-//!   the workers) as `amphi` and as `map_buffered(work, 0..10_000,
-//!   usize::MAX)` (every item submitted at once, Python's default) as
-//!   `amphi_buffer_max`; rayon
+//!   amphi `pool.map(work, 0..10_000)` (its default window: twice the
+//!   workers in flight) as `amphi`, and `pool.map_buffered(work,
+//!   0..10_000, usize::MAX)` (every item submitted at once, Python's
+//!   default) as `amphi_buffer_max`; rayon
 //!   `par_iter().map(work).collect::<Vec<_>>()` in its pool
 //!   (`rayon_par_iter`, which splits the range in chunks: not one job per
 //!   item), and one tokio `spawn_blocking` per item, the handles awaited in

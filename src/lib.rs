@@ -7,6 +7,11 @@
 //! (blocking) and by tokio tasks (`.await`) at the same time, with timeouts
 //! on both sides.
 //!
+//! A [`ThreadPoolExecutor`] (Python's `concurrent.futures`) runs blocking
+//! jobs on its own threads; its [`JobHandle`]s are awaited by tasks and
+//! blocked on by threads, and [`as_completed`] and [`wait`] watch many at
+//! once, in both worlds.
+//!
 //! # The naming grid
 //!
 //! | form | example | meaning |
@@ -79,6 +84,15 @@
 //! | `q.shutdown(immediate)` | `q.shutdown(immediate)` → the removed items | same |
 //! | `except ShutDown` | `Err(ShutDown)`; a put's error carries the item | same |
 //! | (no Python equivalent) | `put_many`, `get_many(n)`, `drain()`, `peek()`, `iter_blocking()` | `put_many(..).await`, `get_many(n).await`, `stream()` |
+//! | `ex = ThreadPoolExecutor(n)` | `let ex = ThreadPoolExecutor::new(n)`; [`ThreadPoolExecutor::builder`] | same |
+//! | `f = ex.submit(fn)` | `let h = ex.submit_blocking(fn)?` or `ex.try_submit(fn)?` | `let h = ex.submit(fn).await?` |
+//! | `f.result()` / `f.result(t)` | `h.result_blocking()` / `h.result().wait_timeout(t)` (`None`: still running) | `h.await` / `h.result().timeout(t).await` |
+//! | `f.cancel()` / `done()` / `running()` / `cancelled()` | same names | same |
+//! | `f.add_done_callback(fn)` | `h.add_done_callback(\|h\| ..)` | same |
+//! | `ex.map(fn, xs, timeout, buffersize)` | `ex.map_buffered(f, xs, n).timeout(t)` (iterator) | `.stream()` |
+//! | `as_completed(fs, timeout)` | `amphi::as_completed(hs).timeout(t)` (iterator) | `.stream()` |
+//! | `wait(fs, timeout, return_when)` | `amphi::wait(hs, ReturnWhen::..).wait_timeout(t)` | `.timeout(t).await` |
+//! | `ex.shutdown(wait, cancel_futures)` | `ex.shutdown_blocking(c)`; `wait=False`: drop the returned future | `ex.shutdown(c).await` |
 //!
 //! Where the queues differ from Python on purpose: `shutdown(true)` returns
 //! the items it removes (Python drops them); equal priorities leave in put
@@ -86,6 +100,13 @@
 //! zero at some moment after the call (as `asyncio.Queue.join`; threading's
 //! `join` looks again after waking and can miss that moment); `maxsize` is a
 //! `usize` fixed at construction, 0 meaning unbounded.
+//!
+//! Where the executor differs from Python on purpose: a job's result is
+//! handed out once (another clone of its handle then gets
+//! [`JobError::Taken`]); dropping the executor shuts it down without waiting
+//! (Python's `with` waits); `shutdown` from one of the pool's own jobs does
+//! not wait; `map` keeps at most twice `max_workers` jobs in flight by
+//! default; `wait` gives lists in input order, not sets.
 //!
 //! # Blocking inside a runtime
 //!

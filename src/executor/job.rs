@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -46,12 +46,23 @@ pub(crate) type Work = Arc<dyn Runnable>;
 /// Counts shared by an executor and its jobs.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) queued: AtomicUsize,
+    /// Jobs in the queue, not cancelled. Counted up by the submitter once
+    /// its put went in, and down by whoever takes the job out of the
+    /// `Queued` stage; the two can cross (a worker may take a job before
+    /// its submitter counted it), so it may dip below zero for a moment:
+    /// read it through `queued()`.
+    pub(crate) queued: AtomicIsize,
     pub(crate) running: AtomicUsize,
     pub(crate) panicked: AtomicUsize,
     pub(crate) callback_panics: AtomicUsize,
     pub(crate) completed: AtomicUsize,
     pub(crate) cancelled: AtomicUsize,
+}
+
+impl Counters {
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed).max(0) as usize
+    }
 }
 
 enum Stage<T> {

@@ -270,23 +270,21 @@ impl Inner {
         WORKER_OF.with(|w| w.get()) == self.id()
     }
 
-    /// A new job and its queue entry; counted as queued.
+    /// A new job and its queue entry (counted as queued once it is in).
     fn new_job<T: Send + 'static>(
         &self,
         run: Box<dyn RunOnce<T>>,
         fallible: fn(&T) -> bool,
     ) -> (JobHandle<T>, Work) {
         let cell = Cell::new(run, Arc::clone(&self.counters), fallible);
-        self.counters.queued.fetch_add(1, Ordering::Relaxed);
         let work: Work = cell.clone();
         (JobHandle::from_cell(cell), work)
     }
 
-    /// A submission that did not go in: uncount it and take the closure
-    /// back out of its job.
+    /// A submission that did not go in: take the closure back out of its
+    /// job.
     fn refused<F: 'static, T: Send + 'static>(&self, handle: JobHandle<T>, work: Work) -> F {
         drop(work);
-        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
         let any = handle
             .cell()
             .take_back()
@@ -302,9 +300,11 @@ impl Inner {
         }
     }
 
-    /// After a job went in: reuse an idle worker, or start one if there
-    /// are fewer than `max_workers` (Python's `_adjust_thread_count`).
-    fn adjust_thread_count(self: &Arc<Self>) {
+    /// After a job went in: count it, then reuse an idle worker, or start
+    /// one if there are fewer than `max_workers` (Python's
+    /// `_adjust_thread_count`).
+    fn went_in(self: &Arc<Self>) {
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
         let took_token = self
             .idle_tokens
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
@@ -610,7 +610,7 @@ impl ThreadPoolExecutor {
         let threads = lock(&self.inner.pool).threads;
         let running = c.running.load(Ordering::Relaxed);
         ExecutorStats {
-            queued: c.queued.load(Ordering::Relaxed),
+            queued: c.queued(),
             running,
             idle: threads.saturating_sub(running),
             threads,
@@ -681,7 +681,7 @@ impl ThreadPoolExecutor {
         let (handle, work) = self.inner.new_job(Box::new(f), fallible);
         match self.inner.queue.try_put(work) {
             Ok(()) => {
-                self.inner.adjust_thread_count();
+                self.inner.went_in();
                 Ok(handle)
             }
             Err(TryPutError::Full(work)) => {
@@ -941,7 +941,7 @@ impl<F: 'static, T: Send + 'static> Submit<'_, F, T> {
         let handle = self.handle.take().expect("Submit polled after completion");
         match put {
             Ok(()) => {
-                self.pool.inner.adjust_thread_count();
+                self.pool.inner.went_in();
                 Ok(handle)
             }
             Err(PutError(work)) => {
