@@ -6,8 +6,18 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+// loom's under `--cfg loom` (the models in `loom/`), std's otherwise.
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicIsize, AtomicUsize};
+#[cfg(loom)]
+use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicIsize, AtomicUsize};
+#[cfg(not(loom))]
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use super::error::{JobError, JobPanic, panic_message};
@@ -44,7 +54,7 @@ pub(crate) trait Runnable: Send + Sync {
 pub(crate) type Work = Arc<dyn Runnable>;
 
 /// Counts shared by an executor and its jobs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
     /// Jobs in the queue, not cancelled. Counted up by the submitter once
     /// its put went in, and down by whoever takes the job out of the
@@ -60,6 +70,17 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    pub(crate) fn new() -> Self {
+        Counters {
+            queued: AtomicIsize::new(0),
+            running: AtomicUsize::new(0),
+            panicked: AtomicUsize::new(0),
+            callback_panics: AtomicUsize::new(0),
+            completed: AtomicUsize::new(0),
+            cancelled: AtomicUsize::new(0),
+        }
+    }
+
     pub(crate) fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed).max(0) as usize
     }

@@ -14,8 +14,22 @@ mod map;
 use std::cell::Cell as StdCell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
+
+// loom's under `--cfg loom` (the models in `loom/`), std's otherwise.
+#[cfg(loom)]
+use loom::sync::atomic::AtomicUsize;
+#[cfg(loom)]
+use loom::sync::{Mutex, MutexGuard};
+#[cfg(loom)]
+use loom::thread::Builder as ThreadBuilder;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicUsize;
+#[cfg(not(loom))]
+use std::sync::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+use std::thread::Builder as ThreadBuilder;
 use std::task::Poll;
 
 pub use completion::{
@@ -193,7 +207,7 @@ impl ExecutorBuilder {
         if max_workers == 0 {
             return Err(ZeroWorkers);
         }
-        static POOLS: AtomicUsize = AtomicUsize::new(0);
+        static POOLS: StdAtomicUsize = StdAtomicUsize::new(0);
         let prefix = self.prefix.unwrap_or_else(|| {
             format!(
                 "ThreadPoolExecutor-{}",
@@ -203,7 +217,7 @@ impl ExecutorBuilder {
         Ok(ThreadPoolExecutor {
             inner: Arc::new(Inner {
                 queue: Queue::new(self.queue_bound),
-                counters: Arc::new(Counters::default()),
+                counters: Arc::new(Counters::new()),
                 idle_tokens: AtomicUsize::new(0),
                 pool: Mutex::new(PoolState {
                     threads: 0,
@@ -252,9 +266,14 @@ pub(crate) struct Inner {
     initializer: Option<Initializer>,
 }
 
+#[cfg(not(loom))]
 thread_local! {
     /// The pool whose worker this thread is (its `Inner`'s address), or 0.
     static WORKER_OF: StdCell<usize> = const { StdCell::new(0) };
+}
+#[cfg(loom)]
+loom::thread_local! {
+    static WORKER_OF: StdCell<usize> = StdCell::new(0);
 }
 
 fn lock(m: &Mutex<PoolState>) -> MutexGuard<'_, PoolState> {
@@ -305,12 +324,17 @@ impl Inner {
     /// `_adjust_thread_count`).
     fn went_in(self: &Arc<Self>) {
         self.counters.queued.fetch_add(1, Ordering::Relaxed);
-        let took_token = self
-            .idle_tokens
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
-        if took_token {
-            return;
+        let mut tokens = self.idle_tokens.load(Ordering::Acquire);
+        while tokens > 0 {
+            match self.idle_tokens.compare_exchange_weak(
+                tokens,
+                tokens - 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => tokens = now,
+            }
         }
         let mut pool = lock(&self.pool);
         if pool.threads >= self.max_workers || pool.broken.is_some() {
@@ -322,7 +346,7 @@ impl Inner {
             return;
         }
         let n = pool.spawned;
-        let mut builder = std::thread::Builder::new().name(format!("{}_{n}", self.prefix));
+        let mut builder = ThreadBuilder::new().name(format!("{}_{n}", self.prefix));
         if let Some(size) = self.stack_size {
             builder = builder.stack_size(size);
         }
