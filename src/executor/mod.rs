@@ -469,7 +469,9 @@ impl Inner {
 /// `max_workers`, and an idle worker is reused before a new one starts (as
 /// Python). They live until shutdown. A job's panic is caught: the worker
 /// survives, the handle gives [`JobError::Panicked`] with the message and
-/// payload, and [`stats`](Self::stats) counts it.
+/// payload, and [`stats`](Self::stats) counts it. The panic hook still runs
+/// first, as for any thread (the default hook prints the message on
+/// stderr; `std::panic::set_hook` changes that).
 ///
 /// **Broken pool** (as Python's `BrokenThreadPool`): if an initializer
 /// panics or fails, the pool is broken: queued jobs fail with
