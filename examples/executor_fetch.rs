@@ -98,10 +98,11 @@ async fn from_task(pool: &ThreadPoolExecutor, urls: Vec<String>) -> Seen {
 async fn main() {
     // The failing fetch panics on purpose: keep its message short.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!(
-            "  (a worker caught: {})",
-            info.payload_as_str().unwrap_or("?")
-        )
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("?", String::as_str);
+        eprintln!("  (a worker caught: {msg})")
     }));
     let pool = Arc::new(
         ThreadPoolExecutor::builder()

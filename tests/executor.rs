@@ -434,7 +434,7 @@ async fn a_cancelled_job_never_runs_and_every_waiter_sees_it_at_once() {
     let c = h.clone();
     let thread = spawn_thread(move || c.result().wait_timeout(DEADLINE));
     let c = h.clone();
-    let task = tokio::spawn(async move { c.await });
+    let task = tokio::spawn(c);
     let c = h.clone();
     let waiting = tokio::spawn(async move { amphi::wait([c], ReturnWhen::AllCompleted).await });
     let c = h.clone();
@@ -660,6 +660,11 @@ fn a_dropped_pending_submit_queues_nothing() {
     }));
     assert_pending!(t.poll());
     drop(t);
+    assert_eq!(
+        pool.stats().queued,
+        1,
+        "the one queued job, and not the dropped one"
+    );
     let r = ran.clone();
     let sub = pool.submit(move || {
         r.fetch_add(10, Ordering::SeqCst);
@@ -741,7 +746,7 @@ async fn shutdown_cancel_futures_cancels_through_cancel() {
         .collect();
     let awaiting = {
         let h = queued[0].clone();
-        tokio::spawn(async move { h.await })
+        tokio::spawn(h)
     };
     let joined = pool.shutdown(true);
     assert!(matches!(

@@ -88,7 +88,7 @@ fn handle_from_thread(ledger: &Arc<Ledger>, h: JobHandle<()>, rng: &mut Rng) {
             h.add_done_callback(move |h| {
                 assert!(h.done());
                 l.callbacks_run.fetch_add(1, Ordering::SeqCst);
-                if l.callbacks_run.load(Ordering::SeqCst) % 5 == 0 {
+                if l.callbacks_run.load(Ordering::SeqCst).is_multiple_of(5) {
                     panic!("a storm callback panics");
                 }
             });

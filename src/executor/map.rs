@@ -115,6 +115,7 @@ impl ThreadPoolExecutor {
             buffersize,
             started: Instant::now(),
             deadline: None,
+            refused: None,
             ended: None,
             #[cfg(feature = "tokio")]
             sleep: None,
@@ -162,6 +163,9 @@ pub struct Map<'a, F, I: Iterator, T> {
     buffersize: usize,
     started: Instant,
     deadline: Option<Instant>,
+    /// A refused submission (shut down, broken): no more are made, and
+    /// the error comes once the results in flight have been yielded.
+    refused: Option<MapError>,
     /// Set when the iteration stopped early: the error still to yield.
     ended: Option<Option<MapError>>,
     #[cfg(feature = "tokio")]
@@ -260,6 +264,7 @@ where
     /// Submits without waiting while the window has room.
     fn top_up(&mut self) {
         while self.ended.is_none()
+            && self.refused.is_none()
             && self.submitting.is_none()
             && self.window.len() < self.buffersize
         {
@@ -270,7 +275,11 @@ where
                     self.stash = Some(job);
                     return;
                 }
-                Err(e) => return self.end(Some(try_refused(e))),
+                Err(e) => {
+                    // What is in flight still comes out first.
+                    self.refused = Some(try_refused(e));
+                    return;
+                }
             }
         }
     }
@@ -325,6 +334,10 @@ where
             return self.yield_end();
         }
         if self.window.is_empty() {
+            if let Some(why) = self.refused.take() {
+                self.end(Some(why));
+                return self.yield_end();
+            }
             // Nothing in flight: the queue was full, or the items are done.
             let job = self.next_job()?;
             let submit = self.pool.submit_job(job, never_failed);
@@ -375,6 +388,10 @@ where
                     return Poll::Ready(Some(r.map_err(MapError::Job)));
                 }
                 break;
+            }
+            if let Some(why) = this.refused.take() {
+                this.end(Some(why));
+                continue;
             }
             // Nothing in flight: wait for room for the stashed job.
             if this.submitting.is_none() {

@@ -28,9 +28,9 @@ use loom::thread::Builder as ThreadBuilder;
 use std::sync::atomic::AtomicUsize;
 #[cfg(not(loom))]
 use std::sync::{Mutex, MutexGuard};
+use std::task::Poll;
 #[cfg(not(loom))]
 use std::thread::Builder as ThreadBuilder;
-use std::task::Poll;
 
 pub use completion::{
     AsCompleted, AsCompletedStream, ReturnWhen, WaitJobs, Waited, as_completed, wait,
@@ -926,21 +926,6 @@ impl<F, T> fmt::Debug for Submit<'_, F, T> {
         f.debug_struct("Submit")
             .field("done", &self.handle.is_none())
             .finish_non_exhaustive()
-    }
-}
-
-impl<F, T> Drop for Submit<'_, F, T> {
-    fn drop(&mut self) {
-        // Dropped before its job went in: the job never counts as queued.
-        if let Some(put) = self.put.take()
-            && put.into_item().is_some()
-        {
-            self.pool
-                .inner
-                .counters
-                .queued
-                .fetch_sub(1, Ordering::Relaxed);
-        }
     }
 }
 
