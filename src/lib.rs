@@ -106,7 +106,12 @@
 //! [`JobError::Taken`]); dropping the executor shuts it down without waiting
 //! (Python's `with` waits); `shutdown` from one of the pool's own jobs does
 //! not wait; `map` keeps at most twice `max_workers` jobs in flight by
-//! default; `wait` gives lists in input order, not sets.
+//! default, and goes on after a job's panic (that item is an `Err`; Python
+//! raises and ends); `wait` gives lists in input order, not sets, and
+//! `as_completed` yields every handle given, clones of one job included; a
+//! cancelled job is done at once for every waiter (no
+//! `CANCELLED_AND_NOTIFIED` state); a panicking done callback is reported
+//! on stderr and counted (Python logs it).
 //!
 //! # Blocking inside a runtime
 //!
@@ -178,6 +183,10 @@
 //! for something that happened before it came. An item leaves a queue only
 //! when a get returns it; a put future dropped before it is ready never put
 //! its item (take it back first with [`Put::into_item`](futures::Put::into_item)).
+//! A [`submit`](ThreadPoolExecutor::submit) future dropped before its job
+//! went in never queued it (take the closure back first with
+//! [`Submit::into_closure`](futures::Submit::into_closure)); dropping a
+//! [`JobHandle`], or a future awaiting one, never cancels the job.
 //!
 //! A future kept alive but not polled (a `&mut fut` in a `select!` loop that
 //! is busy elsewhere) stops nobody for long: a lock or permit reserved for
@@ -227,9 +236,9 @@ pub use condition::{Condition, Relock, WaitTimeoutResult};
 pub use core::Waiters;
 pub use event::Event;
 pub use executor::{
-    AsCompleted, AsCompletedStream, AsCompletedTimeout, ExecutorBuilder, ExecutorStats, JobError,
-    JobHandle, JobPanic, Map, MapError, MapStream, ReturnWhen, SubmitError, SubmitTimeoutError,
-    ThreadPoolExecutor, TrySubmitError, Waited, ZeroWorkers, as_completed, wait,
+    AsCompleted, AsCompletedStream, AsCompletedTimeout, BuildError, ExecutorBuilder, ExecutorStats,
+    JobError, JobHandle, JobPanic, Map, MapError, MapStream, ReturnWhen, SubmitError,
+    SubmitTimeoutError, ThreadPoolExecutor, TrySubmitError, Waited, as_completed, wait,
 };
 pub use lock::{Lock, LockGuard, LockGuardArc};
 pub use queue::{

@@ -95,8 +95,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::{
-    Barrier, Event, ExecutorBuilder, JobError, JobHandle, MapError, ReturnWhen, Semaphore,
-    SubmitError, SubmitTimeoutError, ThreadPoolExecutor, TrySubmitError, ZeroWorkers, as_completed,
+    Barrier, BuildError, Event, ExecutorBuilder, JobError, JobHandle, MapError, ReturnWhen,
+    Semaphore, SubmitError, SubmitTimeoutError, ThreadPoolExecutor, TrySubmitError, as_completed,
     wait,
 };
 use common::*;
@@ -636,7 +636,7 @@ fn executor_max_workers_negative() {
         .max_workers(0)
         .build()
         .unwrap_err();
-    assert_eq!(err, ZeroWorkers);
+    assert_eq!(err, BuildError::ZeroWorkers);
     assert!(err.to_string().contains("at least one worker"), "{err}");
     let panicked = std::panic::catch_unwind(|| ThreadPoolExecutor::new(0)).unwrap_err();
     let message = panic_message(&*panicked);

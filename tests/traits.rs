@@ -240,7 +240,7 @@ assert_impl_all!(amphi::SubmitError<Job>: Send, Sync, Debug, Display, std::error
 assert_impl_all!(amphi::TrySubmitError<Job>: Send, Sync, Debug, Display, std::error::Error);
 assert_impl_all!(amphi::SubmitTimeoutError<Job>: Send, Sync, Debug, Display, std::error::Error);
 assert_impl_all!(amphi::AsCompletedTimeout: Send, Sync, Copy, Debug, Display, std::error::Error);
-assert_impl_all!(amphi::ZeroWorkers: Send, Sync, Copy, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::BuildError: Send, Sync, Copy, Debug, Display, std::error::Error);
 assert_impl_all!(amphi::ExecutorStats: Send, Sync, Copy, Debug, Default);
 assert_impl_all!(amphi::BlockingIter<'static, u8, amphi::Fifo>: Send, Sync, Debug, Iterator<Item = u8>);
 assert_impl_all!(Timeout<amphi::futures::Get<Arc<amphi::Queue<u8>>>>: Send, Future<Output = Result<u8, amphi::GetTimeoutError>>);

@@ -22,60 +22,89 @@ use crate::queue::{GetTimeoutError, Queue};
 /// The handles being watched, and the queue their indices arrive in.
 struct Tracker<T> {
     handles: Vec<Option<JobHandle<T>>>,
+    /// Each handle's hook, while it is on the job (`None` once it ran).
+    hooks: Vec<Option<u64>>,
     finished: Arc<Queue<usize>>,
     get: Option<Get<Arc<Queue<usize>>>>,
 }
 
-impl<T: Send + 'static> Tracker<T> {
+impl<T> Tracker<T> {
     fn new(handles: impl IntoIterator<Item = JobHandle<T>>) -> Self {
         let finished = Arc::new(Queue::unbounded());
         let handles: Vec<_> = handles.into_iter().map(Some).collect();
-        for (i, h) in handles.iter().enumerate() {
-            let to = Arc::downgrade(&finished);
-            h.as_ref().expect("just made").on_done(Box::new(move |_| {
-                // Gone when the watcher was dropped: nothing to tell.
-                if let Some(q) = to.upgrade() {
-                    let _ = q.try_put(i);
-                }
-            }));
-        }
+        let hooks = handles
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let to = Arc::downgrade(&finished);
+                h.as_ref().expect("just made").add_hook(Box::new(move || {
+                    // Gone when the watcher was dropped: nothing to tell.
+                    if let Some(q) = to.upgrade() {
+                        let _ = q.try_put(i);
+                    }
+                }))
+            })
+            .collect();
         Tracker {
             handles,
+            hooks,
             finished,
             get: None,
         }
     }
-}
 
-impl<T> Tracker<T> {
+    /// Takes the hooks that have not run off their jobs: a watcher that
+    /// gives up leaves nothing behind on a job that runs on.
+    fn unhook(&mut self) {
+        for (h, id) in self.handles.iter().zip(&mut self.hooks) {
+            if let (Some(h), Some(id)) = (h, id.take()) {
+                h.remove_hook(id);
+            }
+        }
+    }
+
     /// The index of a job done since the last call; `Pending` as the
     /// strategy says.
     fn poll_next(&mut self, s: &mut Strategy<'_, '_>) -> Poll<usize> {
         if self.get.is_none()
             && let Ok(i) = self.finished.try_get()
         {
-            return Poll::Ready(i);
+            return Poll::Ready(self.ran(i));
         }
         let get = self.get.get_or_insert_with(|| self.finished.get_arc());
         match get.poll_op(s) {
             Poll::Ready(r) => {
                 self.get = None;
-                Poll::Ready(r.expect("the watch queue is never shut down"))
+                let i = r.expect("the watch queue is never shut down");
+                Poll::Ready(self.ran(i))
             }
             Poll::Pending => Poll::Pending,
         }
     }
 
+    /// Handle `i`'s hook ran (that is how `i` came): it is off the job.
+    fn ran(&mut self, i: usize) -> usize {
+        self.hooks[i] = None;
+        i
+    }
+
     /// A last look after the time ran out.
     fn last_look(&mut self) -> Option<usize> {
-        match self.get.take() {
+        let i = match self.get.take() {
             Some(mut get) => match get.poll_expired(&mut Strategy::NoWait) {
                 Poll::Ready(Ok(i)) => Some(i),
                 Poll::Ready(Err(GetTimeoutError::TimedOut | GetTimeoutError::ShutDown))
                 | Poll::Pending => None,
             },
             None => self.finished.try_get().ok(),
-        }
+        }?;
+        Some(self.ran(i))
+    }
+}
+
+impl<T> Drop for Tracker<T> {
+    fn drop(&mut self) {
+        self.unhook();
     }
 }
 
@@ -221,6 +250,7 @@ impl<T> WaitJobs<T> {
         assert!(!self.finished, "WaitJobs polled after completion");
         self.finished = true;
         self.tracker.get = None;
+        self.tracker.unhook();
         let mut waited = Waited {
             done: Vec::new(),
             not_done: Vec::new(),
@@ -288,6 +318,11 @@ assert_eq!(w.not_done.len(), 1);
 /// yields `Err(AsCompletedTimeout { unfinished, .. })` once the time runs
 /// out, and then ends (Python raises `TimeoutError`). Each handle given is
 /// yielded once (two clones of one job are two handles).
+///
+/// # Blocking
+///
+/// The call itself never waits; the iterator's `next` parks the thread
+/// (see [`AsCompleted`]). Use [`.stream()`](AsCompleted::stream) in tasks.
 ///
 /// # Examples
 ///
@@ -464,10 +499,12 @@ impl<T> Iterator for AsCompleted<T> {
         if self.ended || self.remaining == 0 {
             return None;
         }
+        // Asked first, so that a call that may not block here fails the
+        // same way whether or not the time has run out.
+        let mode = crate::core::blocking_mode("AsCompleted::next");
         if self.deadline.is_some_and(|d| d <= Instant::now()) {
             return self.time_out();
         }
-        let mode = crate::core::blocking_mode("AsCompleted::next");
         let deadline = self.deadline;
         let next = crate::core::blocking_section(mode, || {
             self.tracker.poll_next(&mut Strategy::Blocking(deadline))
@@ -522,7 +559,9 @@ impl<T> AsCompleted<T> {
 /// # Cancel safety
 ///
 /// Cancel safe: dropping a `next()` future loses no handle. Its timeout
-/// needs tokio's timer (the default `tokio` feature).
+/// uses tokio's timer (the default `tokio` feature); without that feature
+/// the deadline is only noticed when the stream is polled for another
+/// reason (a job finishing).
 ///
 /// # Examples
 ///

@@ -192,6 +192,15 @@ macro_rules! closure_error {
 
         impl<F> $name<F> {
             /// The refused closure, back to the caller.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let pool = amphi::ThreadPoolExecutor::new(1);
+            /// drop(pool.shutdown(false));
+            /// let f = pool.try_submit(|| 7).unwrap_err().into_inner();
+            /// assert_eq!(f(), 7);
+            /// ```
             pub fn into_inner(self) -> F {
                 match self {
                     $($name::$variant(f) => f,)*
@@ -235,8 +244,9 @@ closure_error! {
         /// The executor is shut down (Python's "cannot schedule new futures
         /// after shutdown").
         ShutDown => "the executor is shut down",
-        /// The pool is broken (an initializer failed).
-        Broken => "the thread pool is broken: an initializer failed",
+        /// The pool is broken (an initializer failed, or no worker thread
+        /// could be started).
+        Broken => "the thread pool is broken",
     }
 }
 
@@ -262,8 +272,9 @@ closure_error! {
         Full => "the executor's job queue is full",
         /// The executor is shut down.
         ShutDown => "the executor is shut down",
-        /// The pool is broken (an initializer failed).
-        Broken => "the thread pool is broken: an initializer failed",
+        /// The pool is broken (an initializer failed, or no worker thread
+        /// could be started).
+        Broken => "the thread pool is broken",
     }
 }
 
@@ -284,8 +295,9 @@ closure_error! {
         TimedOut => "timed out waiting for room in the executor's job queue",
         /// The executor is shut down.
         ShutDown => "the executor is shut down",
-        /// The pool is broken (an initializer failed).
-        Broken => "the thread pool is broken: an initializer failed",
+        /// The pool is broken (an initializer failed, or no worker thread
+        /// could be started).
+        Broken => "the thread pool is broken",
     }
 }
 
@@ -382,22 +394,36 @@ impl fmt::Display for AsCompletedTimeout {
 
 impl Error for AsCompletedTimeout {}
 
-/// A pool asked for zero workers (Python's `ValueError: max_workers must be
-/// greater than 0`).
+/// Why [`ExecutorBuilder::build`](crate::ExecutorBuilder::build) refused.
 ///
 /// # Examples
 ///
 /// ```
-/// let e = amphi::ThreadPoolExecutor::builder().max_workers(0).build().unwrap_err();
-/// assert_eq!(e, amphi::ZeroWorkers);
+/// use amphi::{BuildError, ThreadPoolExecutor};
+/// let e = ThreadPoolExecutor::builder().max_workers(0).build().unwrap_err();
+/// assert_eq!(e, BuildError::ZeroWorkers);
+/// let e = ThreadPoolExecutor::builder().thread_name_prefix("a\0b").build().unwrap_err();
+/// assert_eq!(e, BuildError::NulInThreadName);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ZeroWorkers;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Zero workers (Python's `ValueError: max_workers must be greater
+    /// than 0`).
+    ZeroWorkers,
+    /// The thread name prefix holds a NUL byte, which no thread name can.
+    NulInThreadName,
+}
 
-impl fmt::Display for ZeroWorkers {
+impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a thread pool needs at least one worker")
+        match self {
+            BuildError::ZeroWorkers => f.write_str("a thread pool needs at least one worker"),
+            BuildError::NulInThreadName => {
+                f.write_str("a thread name prefix may not contain a NUL byte")
+            }
+        }
     }
 }
 
-impl Error for ZeroWorkers {}
+impl Error for BuildError {}

@@ -42,9 +42,9 @@ impl<T, F: FnOnce() -> T + Send + 'static> RunOnce<T> for F {
 
 /// What the queue of an executor holds: a job, its type erased.
 pub(crate) trait Runnable: Send + Sync {
-    /// Runs the job in this worker, unless it was cancelled; `finishing`
-    /// runs after the job, before its waiters wake.
-    fn run(self: Arc<Self>, finishing: &dyn Fn());
+    /// Runs the job in this worker, unless it was cancelled; `idle` runs
+    /// once the worker is free for the next job (see `Cell::finish`).
+    fn run(self: Arc<Self>, idle: &dyn Fn());
     /// Cancels the job if it has not started (`shutdown(cancel_futures)`).
     fn cancel(self: Arc<Self>) -> bool;
     /// Fails the job, not started, because the pool broke.
@@ -103,10 +103,18 @@ enum Outcome<T> {
 
 type Callback<T> = Box<dyn FnOnce(&JobHandle<T>) + Send>;
 
+/// How `wait` and `as_completed` hear of a job's end: told right after the
+/// job is done, before any callback runs (a slow callback delays no
+/// waiter). Never panics (it only puts an index on a queue).
+pub(crate) type Hook = Box<dyn FnOnce() + Send>;
+
 struct State<T> {
     stage: Stage<T>,
     /// Run once, in the thread that finishes the job, after waiters wake.
     callbacks: Vec<Callback<T>>,
+    /// The watchers' hooks, by id (removed when a watcher gives up).
+    hooks: Vec<(u64, Hook)>,
+    next_hook: u64,
     /// Done by a panic, a broken pool, or an `Err` of a fallible job.
     failed: bool,
 }
@@ -137,6 +145,8 @@ impl<T: Send + 'static> Cell<T> {
             state: Mutex::new(State {
                 stage: Stage::Queued(job),
                 callbacks: Vec::new(),
+                hooks: Vec::new(),
+                next_hook: 0,
                 failed: false,
             }),
             done: Event::new(),
@@ -158,10 +168,27 @@ impl<T: Send + 'static> Cell<T> {
     }
 }
 
+/// Drops a closure that will not run; a panic in its drop (in what it
+/// captured) is caught, so that it cannot stop a loop over many jobs (a
+/// shutdown's cancelling, a broken pool's failing) half way. The panic hook
+/// has reported it already.
+fn drop_quietly<T>(job: Box<dyn RunOnce<T>>) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
+}
+
 impl<T> Cell<T> {
-    /// Ends the job with `outcome`: counts, wakes every waiter, then runs
-    /// the callbacks here.
-    fn finish(self: &Arc<Self>, mut st: MutexGuard<'_, State<T>>, outcome: Outcome<T>) {
+    /// Ends the job with `outcome`: wakes every waiter, tells the
+    /// watchers' hooks, then runs the callbacks here. `idle` (a worker
+    /// counting itself idle) runs before the waiters wake, so that the next
+    /// job submitted by one of them finds the worker idle; but after the
+    /// callbacks if there are any, as a callback may submit a job and wait
+    /// for it, which then needs another worker.
+    fn finish(
+        self: &Arc<Self>,
+        mut st: MutexGuard<'_, State<T>>,
+        outcome: Outcome<T>,
+        idle: Option<&dyn Fn()>,
+    ) {
         st.failed = match &outcome {
             Outcome::Value(Some(v)) => (self.fallible)(v),
             Outcome::Value(None) | Outcome::Cancelled => false,
@@ -169,13 +196,24 @@ impl<T> Cell<T> {
         };
         st.stage = Stage::Done(outcome);
         let callbacks = std::mem::take(&mut st.callbacks);
+        let hooks = std::mem::take(&mut st.hooks);
         drop(st);
+        let idle_first = callbacks.is_empty();
+        if idle_first && let Some(idle) = idle {
+            idle();
+        }
         self.done.set();
+        for (_, hook) in hooks {
+            hook();
+        }
         if !callbacks.is_empty() {
             let handle = JobHandle::from_cell(Arc::clone(self));
             for cb in callbacks {
                 run_callback(&self.counters, cb, &handle);
             }
+        }
+        if !idle_first && let Some(idle) = idle {
+            idle();
         }
     }
 
@@ -193,10 +231,10 @@ impl<T> Cell<T> {
         };
         self.counters.queued.fetch_sub(1, Ordering::Relaxed);
         self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
-        self.finish(st, Outcome::Cancelled);
+        self.finish(st, Outcome::Cancelled, None);
         // The closure (and what it captured) goes now, not when a worker
         // pops the job; outside the lock, as its drop is user code.
-        drop(job);
+        drop_quietly(job);
         true
     }
 }
@@ -212,10 +250,14 @@ fn run_callback<T>(counters: &Counters, cb: Callback<T>, handle: &JobHandle<T>) 
 }
 
 impl<T: Send + 'static> Runnable for Cell<T> {
-    fn run(self: Arc<Self>, finishing: &dyn Fn()) {
+    fn run(self: Arc<Self>, idle: &dyn Fn()) {
         let mut st = lock(&self.state);
         if !matches!(st.stage, Stage::Queued(_)) {
-            return; // cancelled (or failed) while queued
+            // Cancelled (or failed) while queued: the worker, which a
+            // submission may have counted on, is idle again at once.
+            drop(st);
+            idle();
+            return;
         }
         let Stage::Queued(job) = std::mem::replace(&mut st.stage, Stage::Running) else {
             unreachable!("checked above")
@@ -233,9 +275,8 @@ impl<T: Send + 'static> Runnable for Cell<T> {
         // Counted before waiters wake, so a woken waiter sees right counts.
         self.counters.running.fetch_sub(1, Ordering::Relaxed);
         self.counters.completed.fetch_add(1, Ordering::Relaxed);
-        finishing();
         let st = lock(&self.state);
-        self.finish(st, outcome);
+        self.finish(st, outcome, Some(idle));
     }
 
     fn cancel(self: Arc<Self>) -> bool {
@@ -251,8 +292,8 @@ impl<T: Send + 'static> Runnable for Cell<T> {
             unreachable!("checked above")
         };
         self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-        self.finish(st, Outcome::Broken(why));
-        drop(job);
+        self.finish(st, Outcome::Broken(why), None);
+        drop_quietly(job);
     }
 }
 
@@ -283,6 +324,14 @@ impl<T: Send + 'static> Runnable for Cell<T> {
 ///
 /// Dropping a handle does not cancel the job (as Python and tokio): the job
 /// runs, and its result is dropped.
+///
+/// # Cancel safety
+///
+/// Awaiting the handle (`handle.await`, `&mut handle` in a `select!`, a
+/// `tokio::time::timeout` around it) is cancel safe: dropping that future
+/// cancels nothing and takes nothing; the result stays for the next
+/// taker. "Done" is a broadcast, so a dropped waiter takes no wake-up from
+/// the others.
 ///
 /// # Examples
 ///
@@ -332,6 +381,7 @@ impl<T> fmt::Debug for JobHandle<T> {
         };
         f.debug_struct("JobHandle")
             .field("state", &stage)
+            .field("failed", &st.failed)
             .finish_non_exhaustive()
     }
 }
@@ -563,10 +613,11 @@ impl<T> JobHandle<T> {
 
 impl<T> JobHandle<T> {
     /// Cancels the job if it has not started (Python's `cancel()`): it will
-    /// never run, its closure is dropped now, and every waiter (awaiting
-    /// tasks, blocked threads, `wait`, `as_completed`) sees it cancelled at
-    /// once. Returns `false` if the job is running or done (not cancelled),
-    /// `true` if it is cancelled (now or before).
+    /// never run, every waiter (awaiting tasks, blocked threads, `wait`,
+    /// `as_completed`) sees it cancelled at once, its callbacks run here,
+    /// and then its closure is dropped (a panic in that drop is caught; the
+    /// panic hook reports it). Returns `false` if the job is running or
+    /// done (not cancelled), `true` if it is cancelled (now or before).
     ///
     /// # Examples
     ///
@@ -614,13 +665,41 @@ impl<T: Send + 'static> JobHandle<T> {
         self.on_done(Box::new(f));
     }
 
-    pub(crate) fn on_done(&self, f: Callback<T>) {
+    fn on_done(&self, f: Callback<T>) {
         let mut st = lock(&self.cell.state);
         if matches!(st.stage, Stage::Done(_)) {
             drop(st);
             run_callback(&self.cell.counters, f, self);
         } else {
             st.callbacks.push(f);
+        }
+    }
+}
+
+impl<T> JobHandle<T> {
+    /// Hangs a watcher's hook on the job: its id, or `None` if the job is
+    /// done already (then the hook ran here, now).
+    pub(crate) fn add_hook(&self, hook: Hook) -> Option<u64> {
+        let mut st = lock(&self.cell.state);
+        if matches!(st.stage, Stage::Done(_)) {
+            drop(st);
+            hook();
+            return None;
+        }
+        let id = st.next_hook;
+        st.next_hook += 1;
+        st.hooks.push((id, hook));
+        Some(id)
+    }
+
+    /// Takes a watcher's hook off again (the watcher gave up or was
+    /// dropped); nothing if it ran already.
+    pub(crate) fn remove_hook(&self, id: u64) {
+        let mut st = lock(&self.cell.state);
+        if let Some(i) = st.hooks.iter().position(|(h, _)| *h == id) {
+            let hook = st.hooks.swap_remove(i).1;
+            drop(st);
+            drop(hook);
         }
     }
 }

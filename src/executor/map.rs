@@ -447,8 +447,10 @@ where
 /// # Cancel safety
 ///
 /// Cancel safe: dropping a `next()` future loses no result. Dropping the
-/// stream cancels the jobs it has not started. Its timeout needs tokio's
-/// timer (the default `tokio` feature).
+/// stream cancels the jobs it has not started. Its timeout uses tokio's
+/// timer (the default `tokio` feature); without that feature the deadline
+/// is only noticed when the stream is polled for another reason (a job
+/// finishing).
 ///
 /// # Examples
 ///

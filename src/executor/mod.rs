@@ -37,8 +37,8 @@ pub use completion::{
 };
 
 pub use error::{
-    AsCompletedTimeout, JobError, JobPanic, MapError, SubmitError, SubmitTimeoutError,
-    TrySubmitError, ZeroWorkers,
+    AsCompletedTimeout, BuildError, JobError, JobPanic, MapError, SubmitError, SubmitTimeoutError,
+    TrySubmitError,
 };
 pub use job::{JobFinished, JobHandle, JobResult};
 pub use map::{Map, MapStream};
@@ -88,7 +88,10 @@ impl fmt::Debug for ExecutorBuilder {
 
 impl ExecutorBuilder {
     /// At most this many worker threads (default: Python's
-    /// `min(32, cpus + 4)`). Zero is refused by [`build`](Self::build).
+    /// `min(32, cpus + 4)`, with `cpus` from
+    /// `std::thread::available_parallelism`, which also honours cgroup CPU
+    /// quotas where Python 3.13 counts the CPUs the process may run on).
+    /// Zero is refused by [`build`](Self::build).
     ///
     /// # Examples
     ///
@@ -102,7 +105,8 @@ impl ExecutorBuilder {
     }
 
     /// Names the threads `{prefix}_{n}` (n from 0), as Python does. The
-    /// default prefix is `ThreadPoolExecutor-{k}`, k counting pools.
+    /// default prefix (also for an empty one) is `ThreadPoolExecutor-{k}`,
+    /// k counting pools. A NUL byte is refused by [`build`](Self::build).
     ///
     /// # Examples
     ///
@@ -195,20 +199,26 @@ impl ExecutorBuilder {
     ///
     /// # Errors
     ///
-    /// [`ZeroWorkers`] for `max_workers(0)`.
+    /// [`BuildError::ZeroWorkers`] for `max_workers(0)`,
+    /// [`BuildError::NulInThreadName`] for a prefix with a NUL byte (a
+    /// thread name cannot hold one).
     ///
     /// # Examples
     ///
     /// ```
     /// assert!(amphi::ThreadPoolExecutor::builder().build().is_ok());
     /// ```
-    pub fn build(self) -> Result<ThreadPoolExecutor, ZeroWorkers> {
+    pub fn build(self) -> Result<ThreadPoolExecutor, BuildError> {
         let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
         if max_workers == 0 {
-            return Err(ZeroWorkers);
+            return Err(BuildError::ZeroWorkers);
+        }
+        if self.prefix.as_ref().is_some_and(|p| p.contains('\0')) {
+            return Err(BuildError::NulInThreadName);
         }
         static POOLS: StdAtomicUsize = StdAtomicUsize::new(0);
-        let prefix = self.prefix.unwrap_or_else(|| {
+        // An empty prefix is no prefix (Python's `prefix or default`).
+        let prefix = self.prefix.filter(|p| !p.is_empty()).unwrap_or_else(|| {
             format!(
                 "ThreadPoolExecutor-{}",
                 POOLS.fetch_add(1, Ordering::Relaxed)
@@ -219,6 +229,7 @@ impl ExecutorBuilder {
                 queue: Queue::new(self.queue_bound),
                 counters: Arc::new(Counters::new()),
                 idle_tokens: AtomicUsize::new(0),
+                live: AtomicUsize::new(0),
                 pool: Mutex::new(PoolState {
                     threads: 0,
                     spawned: 0,
@@ -257,6 +268,8 @@ pub(crate) struct Inner {
     /// by a submission instead of starting a new thread. Idle workers are
     /// reused first.
     idle_tokens: AtomicUsize,
+    /// `PoolState::threads`, readable without the lock.
+    live: AtomicUsize,
     pool: Mutex<PoolState>,
     /// Set once the pool is shut down (or broken) and every worker exited.
     exited: Event,
@@ -278,6 +291,15 @@ loom::thread_local! {
 
 fn lock(m: &Mutex<PoolState>) -> MutexGuard<'_, PoolState> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts a worker out when its loop ends, even by a panic.
+struct Exit<'a>(&'a Inner);
+
+impl Drop for Exit<'_> {
+    fn drop(&mut self) {
+        self.0.exit();
+    }
 }
 
 impl Inner {
@@ -336,6 +358,11 @@ impl Inner {
                 Err(now) => tokens = now,
             }
         }
+        // All the threads there may be are there (they leave only at a
+        // shutdown): nothing to start, and no need for the pool's lock.
+        if self.live.load(Ordering::Acquire) >= self.max_workers {
+            return;
+        }
         let mut pool = lock(&self.pool);
         if pool.threads >= self.max_workers || pool.broken.is_some() {
             return;
@@ -355,6 +382,7 @@ impl Inner {
             Ok(_) => {
                 pool.threads += 1;
                 pool.spawned += 1;
+                self.live.store(pool.threads, Ordering::Release);
             }
             Err(e) if pool.threads == 0 => {
                 // No thread will ever take these jobs: fail them rather
@@ -370,6 +398,9 @@ impl Inner {
     /// The worker's loop.
     fn work(self: Arc<Self>) {
         WORKER_OF.with(|w| w.set(self.id()));
+        // However the worker ends, it is counted out (and the last one
+        // out tells the shutdown's waiters).
+        let _exit = Exit(&self);
         if let Some(init) = &self.initializer {
             let failure = match catch_unwind(AssertUnwindSafe(|| init())) {
                 Ok(Ok(())) => None,
@@ -381,7 +412,6 @@ impl Inner {
             };
             if let Some(why) = failure {
                 self.mark_broken(why);
-                self.exit();
                 return;
             }
         }
@@ -393,14 +423,18 @@ impl Inner {
             self.idle_tokens.fetch_add(1, Ordering::AcqRel);
         };
         while let Ok(job) = self.queue.get_blocking() {
-            job.run(&idle);
+            // The job's own panic is caught inside; what is left is a
+            // panic while dropping its result or closure (the last handle
+            // was gone): the panic hook reported it, and the worker goes
+            // on.
+            let _ = catch_unwind(AssertUnwindSafe(|| job.run(&idle)));
         }
-        self.exit();
     }
 
     fn exit(&self) {
         let mut pool = lock(&self.pool);
         pool.threads -= 1;
+        self.live.store(pool.threads, Ordering::Release);
         let last = pool.threads == 0 && (pool.shutdown || pool.broken.is_some());
         drop(pool);
         WORKER_OF.with(|w| w.set(0));
@@ -565,6 +599,9 @@ impl ThreadPoolExecutor {
     /// If `max_workers` is 0 (Python raises `ValueError`); use
     /// [`builder`](Self::builder) to get an error instead.
     ///
+    /// Dropping the executor does not wait for the workers; see
+    /// [`ThreadPoolExecutor`].
+    ///
     /// # Examples
     ///
     /// ```
@@ -661,7 +698,8 @@ impl ThreadPoolExecutor {
         lock(&self.inner.pool).shutdown
     }
 
-    /// Whether an initializer failed, breaking the pool.
+    /// Whether the pool is broken: an initializer failed, or not even one
+    /// worker thread could be started.
     ///
     /// # Examples
     ///
@@ -930,8 +968,10 @@ impl<F, T> fmt::Debug for Submit<'_, F, T> {
 }
 
 impl<F: 'static, T: Send + 'static> Submit<'_, F, T> {
-    /// Gives up the submission and takes the closure back: `None` if the
-    /// job is queued already (then it runs; its handle is dropped).
+    /// Gives up the submission and takes the closure back. `None` if the
+    /// job went in already (the future was polled to that point, and the
+    /// `Ready` it returned was not awaited, as in a `select!`): then it
+    /// runs, and its handle is dropped with this future.
     ///
     /// # Examples
     ///
