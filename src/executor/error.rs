@@ -136,7 +136,8 @@ pub enum JobError {
     /// The job was cancelled before it started (Python's `CancelledError`).
     Cancelled,
     /// The pool broke before the job started: a worker's initializer failed
-    /// (Python's `BrokenThreadPool`). The text says why.
+    /// (Python's `BrokenThreadPool`), or not even one worker thread could be
+    /// started. The text says why.
     BrokenPool(Arc<str>),
     /// Another clone of this handle took the result already (a result is
     /// handed out once; see [`JobHandle`](crate::JobHandle)).

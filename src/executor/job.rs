@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 use super::error::{JobError, JobPanic, panic_message};
 use crate::core::{Op, Signal, Strategy, waiting_future};
 use crate::event::Event;
+use crate::semaphore::Semaphore;
 
 /// A closure run once by a worker, that can give itself back (as `Any`)
 /// when a submission is refused.
@@ -67,11 +68,16 @@ pub(crate) struct Counters {
     pub(crate) callback_panics: AtomicUsize,
     pub(crate) completed: AtomicUsize,
     pub(crate) cancelled: AtomicUsize,
+    /// The bound on queued jobs: one permit per job in the `Queued` stage,
+    /// given back when it leaves that stage (taken by a worker, cancelled,
+    /// failed), so that a cancelled job still in the queue holds no room.
+    pub(crate) room: Option<Semaphore>,
 }
 
 impl Counters {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(bound: usize) -> Self {
         Counters {
+            room: (bound > 0).then(|| Semaphore::new(bound.min(Semaphore::MAX_PERMITS))),
             queued: AtomicIsize::new(0),
             running: AtomicUsize::new(0),
             panicked: AtomicUsize::new(0),
@@ -83,6 +89,23 @@ impl Counters {
 
     pub(crate) fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed).max(0) as usize
+    }
+
+    /// A job left the `Queued` stage: uncount it and give its room back.
+    fn left_queue(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        if let Some(room) = &self.room {
+            room.release(1);
+        }
+    }
+}
+
+/// Drops a caught panic's payload; a payload whose own drop panics is
+/// leaked instead, so that no second panic escapes from where the first
+/// was caught.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }
 
@@ -173,7 +196,9 @@ impl<T: Send + 'static> Cell<T> {
 /// shutdown's cancelling, a broken pool's failing) half way. The panic hook
 /// has reported it already.
 fn drop_quietly<T>(job: Box<dyn RunOnce<T>>) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(job))) {
+        drop_payload(payload);
+    }
 }
 
 impl<T> Cell<T> {
@@ -197,12 +222,15 @@ impl<T> Cell<T> {
         st.stage = Stage::Done(outcome);
         let callbacks = std::mem::take(&mut st.callbacks);
         let hooks = std::mem::take(&mut st.hooks);
-        drop(st);
         let idle_first = callbacks.is_empty();
         if idle_first && let Some(idle) = idle {
             idle();
         }
+        // Set under the lock, so that whoever sees the stage `Done`
+        // (`cancelled()`, `try_result`, a callback added now) also sees
+        // `done()`.
         self.done.set();
+        drop(st);
         for (_, hook) in hooks {
             hook();
         }
@@ -229,7 +257,7 @@ impl<T> Cell<T> {
         let Stage::Queued(job) = std::mem::replace(&mut st.stage, Stage::Running) else {
             unreachable!("checked above")
         };
-        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        self.counters.left_queue();
         self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
         self.finish(st, Outcome::Cancelled, None);
         // The closure (and what it captured) goes now, not when a worker
@@ -246,6 +274,7 @@ fn run_callback<T>(counters: &Counters, cb: Callback<T>, handle: &JobHandle<T>) 
             "amphi: a done callback of a ThreadPoolExecutor job panicked: {}",
             panic_message(&*payload)
         );
+        drop_payload(payload);
     }
 }
 
@@ -263,7 +292,7 @@ impl<T: Send + 'static> Runnable for Cell<T> {
             unreachable!("checked above")
         };
         self.counters.running.fetch_add(1, Ordering::Relaxed);
-        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        self.counters.left_queue();
         drop(st);
         let outcome = match catch_unwind(AssertUnwindSafe(|| job.run())) {
             Ok(v) => Outcome::Value(Some(v)),
@@ -291,7 +320,7 @@ impl<T: Send + 'static> Runnable for Cell<T> {
         let Stage::Queued(job) = std::mem::replace(&mut st.stage, Stage::Running) else {
             unreachable!("checked above")
         };
-        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        self.counters.left_queue();
         self.finish(st, Outcome::Broken(why), None);
         drop_quietly(job);
     }

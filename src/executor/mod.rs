@@ -45,7 +45,8 @@ pub use map::{Map, MapStream};
 
 use crate::core::{Op, Strategy, waiting_future};
 use crate::event::Event;
-use crate::queue::{Put, PutError, PutTimeoutError, Queue, TryPutError};
+use crate::queue::Queue;
+use crate::semaphore::{AcquireFuture, AcquireTimeoutError, Closed, Semaphore, TryAcquireError};
 use job::{Cell, Counters, RunOnce, Work};
 
 type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -137,7 +138,10 @@ impl ExecutorBuilder {
     /// Python). When it is full, [`submit`](ThreadPoolExecutor::submit)
     /// waits for room (async, blocking or timed) and
     /// [`try_submit`](ThreadPoolExecutor::try_submit) refuses with `Full`:
-    /// backpressure for a fast producer. Running jobs do not count.
+    /// backpressure for a fast producer. Running jobs do not count, and a
+    /// cancelled job gives its room back at once. (A bound above
+    /// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS) counts as
+    /// that.)
     ///
     /// # Examples
     ///
@@ -226,8 +230,11 @@ impl ExecutorBuilder {
         });
         Ok(ThreadPoolExecutor {
             inner: Arc::new(Inner {
-                queue: Queue::new(self.queue_bound),
-                counters: Arc::new(Counters::new()),
+                // Unbounded: the bound is the counters' `room` semaphore,
+                // whose permits cancelled jobs give back at once.
+                queue: Queue::unbounded(),
+                counters: Arc::new(Counters::new(self.queue_bound)),
+                bound: self.queue_bound,
                 idle_tokens: AtomicUsize::new(0),
                 live: AtomicUsize::new(0),
                 pool: Mutex::new(PoolState {
@@ -264,6 +271,8 @@ struct PoolState {
 pub(crate) struct Inner {
     queue: Queue<Work>,
     counters: Arc<Counters>,
+    /// The bound on queued jobs (0: none), as given.
+    bound: usize,
     /// Python's idle semaphore: one token per job a worker finished, taken
     /// by a submission instead of starting a new thread. Idle workers are
     /// reused first.
@@ -404,14 +413,20 @@ impl Inner {
         if let Some(init) = &self.initializer {
             let failure = match catch_unwind(AssertUnwindSafe(|| init())) {
                 Ok(Ok(())) => None,
-                Ok(Err(why)) => Some(format!("an initializer failed: {why}")),
-                Err(payload) => Some(format!(
-                    "an initializer panicked: {}",
-                    error::panic_message(&*payload)
+                Ok(Err(why)) => Some((format!("an initializer failed: {why}"), None)),
+                Err(payload) => Some((
+                    format!(
+                        "an initializer panicked: {}",
+                        error::panic_message(&*payload)
+                    ),
+                    Some(payload),
                 )),
             };
-            if let Some(why) = failure {
+            if let Some((why, payload)) = failure {
                 self.mark_broken(why);
+                if let Some(payload) = payload {
+                    job::drop_payload(payload);
+                }
                 return;
             }
         }
@@ -427,7 +442,9 @@ impl Inner {
             // panic while dropping its result or closure (the last handle
             // was gone): the panic hook reported it, and the worker goes
             // on.
-            let _ = catch_unwind(AssertUnwindSafe(|| job.run(&idle)));
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job.run(&idle))) {
+                job::drop_payload(payload);
+            }
         }
     }
 
@@ -453,6 +470,7 @@ impl Inner {
         let why: Arc<str> = why.into();
         pool.broken = Some(Arc::clone(&why));
         let queued = self.queue.shutdown(true);
+        self.close_room();
         let none_left = pool.threads == 0;
         drop(pool);
         for job in queued {
@@ -463,11 +481,41 @@ impl Inner {
         }
     }
 
+    /// Submitters waiting for room wake, refused.
+    fn close_room(&self) {
+        if let Some(room) = &self.counters.room {
+            room.close();
+        }
+    }
+
+    /// A job the caller took room for (a permit, if there is a bound) goes
+    /// in: its handle, or the closure back if the pool is shut down.
+    fn put_in<F: 'static, T: Send + 'static>(
+        self: &Arc<Self>,
+        handle: JobHandle<T>,
+        work: Work,
+    ) -> Result<JobHandle<T>, SubmitError<F>> {
+        match self.queue.try_put(work) {
+            Ok(()) => {
+                self.went_in();
+                Ok(handle)
+            }
+            Err(e) => {
+                if let Some(room) = &self.counters.room {
+                    room.release(1);
+                }
+                let f = self.refused(handle, e.into_inner());
+                Err(self.refusal(f))
+            }
+        }
+    }
+
     fn shutdown(&self, cancel_futures: bool) {
         let mut pool = lock(&self.pool);
         pool.shutdown = true;
         // Puts fail from here on; workers take what is queued, then exit.
         self.queue.shutdown(false);
+        self.close_room();
         let cancelled = if cancel_futures {
             self.queue.drain()
         } else {
@@ -654,7 +702,7 @@ impl ThreadPoolExecutor {
     /// assert_eq!(amphi::ThreadPoolExecutor::new(3).queue_bound(), 0);
     /// ```
     pub fn queue_bound(&self) -> usize {
-        self.inner.queue.maxsize()
+        self.inner.bound
     }
 
     /// Counts of queued, running and idle, threads, completed and panicked
@@ -742,20 +790,15 @@ impl ThreadPoolExecutor {
         F: RunOnce<T>,
         T: Send + 'static,
     {
-        let (handle, work) = self.inner.new_job(Box::new(f), fallible);
-        match self.inner.queue.try_put(work) {
-            Ok(()) => {
-                self.inner.went_in();
-                Ok(handle)
-            }
-            Err(TryPutError::Full(work)) => {
-                Err(TrySubmitError::Full(self.inner.refused(handle, work)))
-            }
-            Err(TryPutError::ShutDown(work)) => {
-                let f = self.inner.refused(handle, work);
-                Err(self.inner.refusal(f).into())
+        if let Some(room) = &self.inner.counters.room {
+            match room.try_acquire() {
+                Ok(permit) => permit.forget(),
+                Err(TryAcquireError::NoPermits) => return Err(TrySubmitError::Full(f)),
+                Err(TryAcquireError::Closed) => return Err(self.inner.refusal(f).into()),
             }
         }
+        let (handle, work) = self.inner.new_job(Box::new(f), fallible);
+        self.inner.put_in(handle, work).map_err(Into::into)
     }
 
     /// Submits `f`, waiting for room if the queue is at its
@@ -800,7 +843,8 @@ impl ThreadPoolExecutor {
         Submit {
             pool: self,
             handle: Some(handle),
-            put: Some(self.inner.queue.put(work)),
+            work: Some(work),
+            room: self.inner.counters.room.as_ref().map(Semaphore::acquire),
             _f: std::marker::PhantomData,
         }
     }
@@ -953,7 +997,10 @@ pub struct Submit<'a, F, T> {
     pool: &'a ThreadPoolExecutor,
     /// `None` once the future is done.
     handle: Option<JobHandle<T>>,
-    put: Option<Put<&'a Queue<Work>>>,
+    /// The job, until it goes in.
+    work: Option<Work>,
+    /// Waiting for room, if the pool has a bound and none was taken yet.
+    room: Option<AcquireFuture<'a>>,
     _f: std::marker::PhantomData<fn() -> F>,
 }
 
@@ -982,24 +1029,26 @@ impl<F: 'static, T: Send + 'static> Submit<'_, F, T> {
     /// assert_eq!(f(), 5);
     /// ```
     pub fn into_closure(mut self) -> Option<F> {
-        let work = self.put.take()?.into_item()?;
+        let work = self.work.take()?;
         let handle = self.handle.take()?;
         Some(self.pool.inner.refused(handle, work))
     }
 
-    fn settle(&mut self, put: Result<(), PutError<Work>>) -> Result<JobHandle<T>, SubmitError<F>> {
-        self.put = None;
+    /// With room taken (or no bound), puts the job in.
+    fn settle(&mut self) -> Result<JobHandle<T>, SubmitError<F>> {
+        self.room = None;
         let handle = self.handle.take().expect("Submit polled after completion");
-        match put {
-            Ok(()) => {
-                self.pool.inner.went_in();
-                Ok(handle)
-            }
-            Err(PutError(work)) => {
-                let f = self.pool.inner.refused(handle, work);
-                Err(self.pool.inner.refusal(f))
-            }
-        }
+        let work = self.work.take().expect("Submit polled after completion");
+        self.pool.inner.put_in(handle, work)
+    }
+
+    /// No room will come: the pool is shut down or broken.
+    fn refuse(&mut self) -> SubmitError<F> {
+        self.room = None;
+        let handle = self.handle.take().expect("Submit polled after completion");
+        let work = self.work.take().expect("Submit polled after completion");
+        let f = self.pool.inner.refused(handle, work);
+        self.pool.inner.refusal(f)
     }
 }
 
@@ -1013,33 +1062,39 @@ impl<F: 'static, T: Send + 'static> Op for Submit<'_, F, T> {
     }
 
     fn may_be_ready(&self) -> bool {
-        self.put.as_ref().is_none_or(Op::may_be_ready)
+        self.room.as_ref().is_none_or(Op::may_be_ready)
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        let put = self.put.as_mut().expect("Submit polled after completion");
-        match put.poll_op(s) {
-            Poll::Ready(r) => Poll::Ready(self.settle(r)),
-            Poll::Pending => Poll::Pending,
+        if let Some(room) = &mut self.room {
+            match room.poll_op(s) {
+                Poll::Ready(Ok(permit)) => permit.forget(),
+                Poll::Ready(Err(Closed)) => return Poll::Ready(Err(self.refuse())),
+                Poll::Pending => return Poll::Pending,
+            }
         }
+        Poll::Ready(self.settle())
     }
 
     fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
-        let put = self.put.as_mut().expect("Submit polled after completion");
-        match put.poll_expired(s) {
-            Poll::Ready(Ok(())) => Poll::Ready(self.settle(Ok(())).map_err(Into::into)),
-            Poll::Ready(Err(PutTimeoutError::ShutDown(work))) => {
-                Poll::Ready(self.settle(Err(PutError(work))).map_err(Into::into))
+        if let Some(room) = &mut self.room {
+            match room.poll_expired(s) {
+                Poll::Ready(Ok(permit)) => permit.forget(),
+                Poll::Ready(Err(AcquireTimeoutError::Closed)) => {
+                    return Poll::Ready(Err(self.refuse().into()));
+                }
+                Poll::Ready(Err(AcquireTimeoutError::TimedOut)) => {
+                    self.room = None;
+                    let handle = self.handle.take().expect("not done");
+                    let work = self.work.take().expect("not done");
+                    return Poll::Ready(Err(SubmitTimeoutError::TimedOut(
+                        self.pool.inner.refused(handle, work),
+                    )));
+                }
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Ready(Err(PutTimeoutError::TimedOut(work))) => {
-                self.put = None;
-                let handle = self.handle.take().expect("not done");
-                Poll::Ready(Err(SubmitTimeoutError::TimedOut(
-                    self.pool.inner.refused(handle, work),
-                )))
-            }
-            Poll::Pending => Poll::Pending,
         }
+        Poll::Ready(self.settle().map_err(Into::into))
     }
 
     fn in_time(out: Self::Output) -> Self::Timed {
