@@ -20,38 +20,6 @@ use common::*;
 use futures::StreamExt;
 use tokio_test::{assert_pending, assert_ready};
 
-/// A gate that jobs wait at (with the deadline, so a bug fails instead of
-/// hanging): `open` lets them all through.
-#[derive(Clone)]
-struct Gate(Arc<Event>);
-
-impl Gate {
-    fn new() -> Self {
-        Gate(Arc::new(Event::new()))
-    }
-    fn pass(&self) {
-        assert!(self.0.wait().wait_timeout(DEADLINE), "gate never opened");
-    }
-    fn open(&self) {
-        self.0.set();
-    }
-}
-
-/// Submits a job that waits at `gate`, and waits until it runs.
-fn block_worker(pool: &ThreadPoolExecutor, gate: &Gate) -> amphi::JobHandle<()> {
-    let g = gate.clone();
-    let started = Arc::new(Event::new());
-    let s = Arc::clone(&started);
-    let h = pool
-        .try_submit(move || {
-            s.set();
-            g.pass();
-        })
-        .unwrap();
-    assert!(started.wait().wait_timeout(DEADLINE));
-    h
-}
-
 fn result<T>(h: &amphi::JobHandle<T>) -> Result<T, JobError> {
     h.result()
         .wait_timeout(DEADLINE)

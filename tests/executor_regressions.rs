@@ -2,56 +2,20 @@
 //! each section's comment says what the bug was; each test failed before
 //! its fix. Every wait has a deadline: a regression fails, it never hangs.
 
+mod common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use amphi::{Event, ReturnWhen, ThreadPoolExecutor};
+use amphi::{ReturnWhen, ThreadPoolExecutor};
+use common::*;
 
 // ---------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------
-
-const DEADLINE: Duration = Duration::from_secs(10);
-const SHORT_HANG: Duration = Duration::from_secs(3);
-
-#[derive(Clone)]
-struct Gate(Arc<Event>);
-impl Gate {
-    fn new() -> Self {
-        Gate(Arc::new(Event::new()))
-    }
-    fn pass(&self) {
-        assert!(self.0.wait().wait_timeout(DEADLINE), "gate never opened");
-    }
-    fn open(&self) {
-        self.0.set();
-    }
-}
-
-fn block_worker(pool: &ThreadPoolExecutor, gate: &Gate) -> amphi::JobHandle<()> {
-    let g = gate.clone();
-    let started = Arc::new(Event::new());
-    let s = Arc::clone(&started);
-    let h = pool
-        .try_submit(move || {
-            s.set();
-            g.pass();
-        })
-        .unwrap();
-    assert!(started.wait().wait_timeout(DEADLINE));
-    h
-}
-
-fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// Panics when dropped (unless already unwinding).
 struct Bomb;
@@ -102,7 +66,7 @@ fn r02_callback_that_submits_and_waits_deadlocks() {
     let (p, o) = (Arc::clone(&pool), Arc::clone(&out));
     a.add_done_callback(move |_| {
         let b = p.try_submit(|| 42).unwrap();
-        *o.lock().unwrap() = Some(b.result().wait_timeout(SHORT_HANG).map(Result::unwrap));
+        *o.lock().unwrap() = Some(b.result().wait_timeout(DEADLINE).map(Result::unwrap));
     });
     gate.open();
     a.finished().wait_timeout(DEADLINE);
@@ -138,7 +102,7 @@ fn r03_panicking_result_drop_kills_the_worker() {
     gate.open();
     thread::sleep(Duration::from_millis(100));
     let next = pool.try_submit(|| 7).unwrap();
-    let r = next.result().wait_timeout(SHORT_HANG);
+    let r = next.result().wait_timeout(DEADLINE);
     assert!(
         r.is_some(),
         "the only worker died; the next job waits forever (stats: {:?})",
@@ -172,7 +136,7 @@ fn r04_panicking_closure_drop_in_shutdown_cancel_strands_later_jobs() {
     assert!(c1.cancelled());
     assert!(r.is_ok(), "a closure's panicking drop escaped the shutdown");
     assert!(c2.cancelled(), "the shutdown cancelled every queued job");
-    let out = c2.result().wait_timeout(SHORT_HANG);
+    let out = c2.result().wait_timeout(DEADLINE);
     assert!(
         out.is_some(),
         "c2 was drained by shutdown(true) but neither cancelled nor run: its \
@@ -210,14 +174,14 @@ fn r05_panicking_closure_drop_when_pool_breaks_strands_jobs_and_shutdown() {
     let j2 = pool.try_submit(|| 2).unwrap();
     gate.open();
     let mut problems = Vec::new();
-    if j2.result().wait_timeout(SHORT_HANG).is_none() {
+    if j2.result().wait_timeout(DEADLINE).is_none() {
         problems.push(format!(
             "j2 never failed with BrokenPool (j1 done = {}, stats = {:?})",
             j1.done(),
             pool.stats()
         ));
     }
-    if !pool.shutdown(false).wait_timeout(SHORT_HANG) {
+    if !pool.shutdown(false).wait_timeout(DEADLINE) {
         problems.push(format!(
             "shutdown never joined: the dead worker is still counted (stats = {:?})",
             pool.stats()

@@ -7,6 +7,8 @@
 //! tests pin down races the review found sound. Every wait has a deadline:
 //! a regression fails, it never hangs.
 
+mod common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind, panic_any};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -14,46 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::{Event, JobError, ReturnWhen, ThreadPoolExecutor, TrySubmitError};
-
-const DEADLINE: Duration = Duration::from_secs(10);
-const SHORT_HANG: Duration = Duration::from_secs(2);
-
-#[derive(Clone)]
-struct Gate(Arc<Event>);
-impl Gate {
-    fn new() -> Self {
-        Gate(Arc::new(Event::new()))
-    }
-    fn pass(&self) {
-        assert!(self.0.wait().wait_timeout(DEADLINE), "gate never opened");
-    }
-    fn open(&self) {
-        self.0.set();
-    }
-}
-
-/// A job that holds the (only) worker until the gate opens.
-fn block_worker(pool: &ThreadPoolExecutor, gate: &Gate) -> amphi::JobHandle<()> {
-    let g = gate.clone();
-    let started = Arc::new(Event::new());
-    let s = Arc::clone(&started);
-    let h = pool
-        .try_submit(move || {
-            s.set();
-            g.pass();
-        })
-        .unwrap();
-    assert!(started.wait().wait_timeout(DEADLINE));
-    h
-}
-
-fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
+use common::*;
 
 /// A panic payload whose own Drop panics: `catch_unwind` hands it back,
 /// and dropping it (`let _ = catch_unwind(..)`) panics again, outside the
@@ -159,7 +122,7 @@ fn b02a_callback_payload_bomb_in_shutdown_cancel_strands_later_jobs() {
     let r = catch_unwind(AssertUnwindSafe(|| drop(pool.shutdown(true))));
     gate.open();
     busy.result().wait_timeout(DEADLINE).unwrap().unwrap();
-    let out = c2.result().wait_timeout(SHORT_HANG);
+    let out = c2.result().wait_timeout(DEADLINE);
     assert!(
         out.is_some(),
         "c2 was drained by shutdown(true) but never cancelled nor run: its waiters \
@@ -183,7 +146,7 @@ fn b02b_callback_payload_bomb_on_worker_skips_later_callbacks() {
     gate.open();
     job.result().wait_timeout(DEADLINE).unwrap().unwrap();
     assert!(
-        second.wait().wait_timeout(SHORT_HANG),
+        second.wait().wait_timeout(DEADLINE),
         "the second done callback never ran (callback_panics = {})",
         pool.stats().callback_panics
     );
@@ -213,7 +176,7 @@ fn b03_payload_bomb_in_result_drop_kills_worker_next_job_stranded() {
     wait_until("the job ran", || pool.stats().completed == 1);
     // Give the worker its chance to die (or to loop on).
     let probe = pool.try_submit(|| 1).unwrap();
-    let r = probe.result().wait_timeout(SHORT_HANG);
+    let r = probe.result().wait_timeout(DEADLINE);
     assert!(
         r.is_some(),
         "the only worker died; the next job took its stale idle token and \
@@ -236,7 +199,7 @@ fn b04_initializer_payload_bomb_kills_worker_without_breaking_pool() {
         .build()
         .unwrap();
     let job = pool.try_submit(|| 1).unwrap();
-    let r = job.result().wait_timeout(SHORT_HANG);
+    let r = job.result().wait_timeout(DEADLINE);
     assert!(
         matches!(r, Some(Err(JobError::BrokenPool(_)))),
         "initializer panicked: the job should fail with BrokenPool, got {r:?} \

@@ -19,6 +19,59 @@ use crate::core::{Op, Strategy, waiting_future};
 use crate::futures::Get;
 use crate::queue::{GetTimeoutError, Queue};
 
+/// The deadline of a stream (`as_completed`'s or `map`'s), and the tokio
+/// timer that wakes the stream at it.
+pub(super) struct Deadline {
+    at: Option<Instant>,
+    #[cfg(feature = "tokio")]
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Deadline {
+    pub(super) fn none() -> Self {
+        Deadline {
+            at: None,
+            #[cfg(feature = "tokio")]
+            sleep: None,
+        }
+    }
+
+    pub(super) fn set(&mut self, at: Option<Instant>) {
+        *self = Deadline::none();
+        self.at = at;
+    }
+
+    pub(super) fn at(&self) -> Option<Instant> {
+        self.at
+    }
+
+    /// Whether the deadline has passed; if not, the stream is woken when
+    /// it does (with tokio's timer; without it, only a later poll sees it).
+    pub(super) fn passed(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(at) = self.at else {
+            return false;
+        };
+        #[cfg(feature = "tokio")]
+        {
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at.into())));
+            sleep.as_mut().poll(cx).is_ready()
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            let _ = cx;
+            Instant::now() >= at
+        }
+    }
+}
+
+impl fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.at.fmt(f)
+    }
+}
+
 /// The handles being watched, and the queue their indices arrive in.
 struct Tracker<T> {
     handles: Vec<Option<JobHandle<T>>>,
@@ -348,10 +401,8 @@ pub fn as_completed<T: Send + 'static>(
         remaining,
         tracker,
         started: Instant::now(),
-        deadline: None,
+        deadline: Deadline::none(),
         ended: false,
-        #[cfg(feature = "tokio")]
-        sleep: None,
     }
 }
 
@@ -383,10 +434,8 @@ pub struct AsCompleted<T> {
     total: usize,
     remaining: usize,
     started: Instant,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     ended: bool,
-    #[cfg(feature = "tokio")]
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<T> Unpin for AsCompleted<T> {}
@@ -416,11 +465,7 @@ impl<T> AsCompleted<T> {
     /// assert!(it.next().is_none());
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.deadline = self.started.checked_add(timeout);
-        #[cfg(feature = "tokio")]
-        {
-            self.sleep = None;
-        }
+        self.deadline.set(self.started.checked_add(timeout));
         self
     }
 
@@ -435,11 +480,7 @@ impl<T> AsCompleted<T> {
     /// assert_eq!(it.count(), 0);
     /// ```
     pub fn deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
-        #[cfg(feature = "tokio")]
-        {
-            self.sleep = None;
-        }
+        self.deadline.set(Some(deadline));
         self
     }
 
@@ -502,10 +543,10 @@ impl<T> Iterator for AsCompleted<T> {
         // Asked first, so that a call that may not block here fails the
         // same way whether or not the time has run out.
         let mode = crate::core::blocking_mode("AsCompleted::next");
-        if self.deadline.is_some_and(|d| d <= Instant::now()) {
+        let deadline = self.deadline.at();
+        if deadline.is_some_and(|d| d <= Instant::now()) {
             return self.time_out();
         }
-        let deadline = self.deadline;
         let next = crate::core::blocking_section(mode, || {
             self.tracker.poll_next(&mut Strategy::Blocking(deadline))
         });
@@ -533,20 +574,7 @@ impl<T> AsCompleted<T> {
         if let Poll::Ready(i) = this.tracker.poll_next(&mut Strategy::Async(cx)) {
             return Poll::Ready(Some(Ok(this.take(i))));
         }
-        let Some(deadline) = this.deadline else {
-            return Poll::Pending;
-        };
-        #[cfg(feature = "tokio")]
-        {
-            let sleep = this
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-        #[cfg(not(feature = "tokio"))]
-        if Instant::now() < deadline {
+        if !this.deadline.passed(cx) {
             return Poll::Pending;
         }
         Poll::Ready(this.time_out())

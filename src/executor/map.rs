@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::completion::Deadline;
 use super::error::{MapError, SubmitTimeoutError, TrySubmitError};
 use super::job::{JobHandle, RunOnce};
 use super::{Submit, ThreadPoolExecutor, never_failed};
@@ -114,11 +115,9 @@ impl ThreadPoolExecutor {
             submitting: None,
             buffersize,
             started: Instant::now(),
-            deadline: None,
+            deadline: Deadline::none(),
             refused: None,
             ended: None,
-            #[cfg(feature = "tokio")]
-            sleep: None,
         };
         map.top_up();
         map
@@ -162,14 +161,12 @@ pub struct Map<'a, F, I: Iterator, T> {
     submitting: Option<Submit<'a, MapJob<F, I::Item>, T>>,
     buffersize: usize,
     started: Instant,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     /// A refused submission (shut down, broken): no more are made, and
     /// the error comes once the results in flight have been yielded.
     refused: Option<MapError>,
     /// Set when the iteration stopped early: the error still to yield.
     ended: Option<Option<MapError>>,
-    #[cfg(feature = "tokio")]
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<F, I: Iterator, T> Unpin for Map<'_, F, I, T> {}
@@ -214,11 +211,7 @@ where
     /// assert!(it.next().is_none());
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.deadline = self.started.checked_add(timeout);
-        #[cfg(feature = "tokio")]
-        {
-            self.sleep = None;
-        }
+        self.deadline.set(self.started.checked_add(timeout));
         self
     }
 
@@ -341,7 +334,7 @@ where
             // Nothing in flight: the queue was full, or the items are done.
             let job = self.next_job()?;
             let submit = self.pool.submit_job(job, never_failed);
-            let out = match self.deadline {
+            let out = match self.deadline.at() {
                 Some(d) => submit.wait_deadline(d),
                 None => submit.wait().map_err(SubmitTimeoutError::from),
             };
@@ -354,7 +347,7 @@ where
             }
         }
         let front = self.window.pop_front().expect("one in flight");
-        let out = match self.deadline {
+        let out = match self.deadline.at() {
             Some(d) => front.result().wait_deadline(d),
             None => Some(front.result().wait()),
         };
@@ -414,20 +407,7 @@ where
                 Poll::Pending => break,
             }
         }
-        let Some(deadline) = this.deadline else {
-            return Poll::Pending;
-        };
-        #[cfg(feature = "tokio")]
-        {
-            let sleep = this
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-        #[cfg(not(feature = "tokio"))]
-        if Instant::now() < deadline {
+        if !this.deadline.passed(cx) {
             return Poll::Pending;
         }
         // A last look at the front before giving up.

@@ -438,3 +438,43 @@ impl Ord for Touchy {
         self.0.cmp(&other.0)
     }
 }
+
+// ---------------------------------------------------------------------------
+// The executor's tests
+// ---------------------------------------------------------------------------
+
+/// A gate that jobs wait at (with the deadline, so a bug fails instead of
+/// hanging): `open` lets them all through.
+#[derive(Clone)]
+pub struct Gate(Arc<amphi::Event>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Gate(Arc::new(amphi::Event::new()))
+    }
+    pub fn pass(&self) {
+        assert!(self.0.wait().wait_timeout(DEADLINE), "gate never opened");
+    }
+    pub fn open(&self) {
+        self.0.set();
+    }
+}
+
+/// Submits a job that waits at `gate`, and waits until a worker runs it.
+#[track_caller]
+pub fn block_worker(pool: &amphi::ThreadPoolExecutor, gate: &Gate) -> amphi::JobHandle<()> {
+    let g = gate.clone();
+    let started = Arc::new(amphi::Event::new());
+    let s = Arc::clone(&started);
+    let h = pool
+        .try_submit(move || {
+            s.set();
+            g.pass();
+        })
+        .unwrap();
+    assert!(
+        started.wait().wait_timeout(DEADLINE),
+        "the job never started"
+    );
+    h
+}
