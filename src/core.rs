@@ -1627,12 +1627,15 @@ impl<F: Op> Future for Timeout<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Timed> {
         let mut this = self.project();
         if !*this.expired {
-            if let Poll::Ready(out) = this.fut.poll_op(&mut Strategy::Async(cx)) {
-                return Poll::Ready(F::in_time(out));
-            }
+            // The timer is made on the first poll, before the inner future
+            // is looked at: outside a tokio runtime that panics every time,
+            // not only when the inner future would have to wait.
             if this.sleep.is_none() {
                 let deadline = tokio::time::Instant::from_std(*this.deadline);
                 this.sleep.set(Some(tokio::time::sleep_until(deadline)));
+            }
+            if let Poll::Ready(out) = this.fut.poll_op(&mut Strategy::Async(cx)) {
+                return Poll::Ready(F::in_time(out));
             }
             if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
                 && sleep.poll(cx).is_pending()

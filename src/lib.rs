@@ -34,7 +34,9 @@
 //! forever".
 //!
 //! Every primitive reports how many threads and tasks wait on it right now
-//! (`waiters()`, a [`Waiters`] snapshot), to see what is stuck.
+//! (`waiters()`, a [`Waiters`] snapshot), to see what is stuck; the
+//! executor reports what its jobs and threads do instead
+//! ([`ThreadPoolExecutor::stats`]).
 //!
 //! # Python → amphi
 //!

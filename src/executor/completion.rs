@@ -45,6 +45,18 @@ impl Deadline {
         self.at
     }
 
+    /// Makes the timer (first poll of a stream with a deadline), so that
+    /// outside a tokio runtime the stream fails on every first poll, not
+    /// only when it would have to wait.
+    pub(super) fn arm(&mut self) {
+        #[cfg(feature = "tokio")]
+        if let Some(at) = self.at
+            && self.sleep.is_none()
+        {
+            self.sleep = Some(Box::pin(tokio::time::sleep_until(at.into())));
+        }
+    }
+
     /// Whether the deadline has passed; if not, the stream is woken when
     /// it does (with tokio's timer; without it, only a later poll sees it).
     pub(super) fn passed(&mut self, cx: &mut Context<'_>) -> bool {
@@ -536,13 +548,14 @@ impl<T> AsCompleted<T> {
 impl<T> Iterator for AsCompleted<T> {
     type Item = Result<JobHandle<T>, AsCompletedTimeout>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<Self::Item> {
+        // Asked first, so that a call that may not block here fails the
+        // same way every time (time run out, nothing left, or not).
+        let mode = crate::core::blocking_mode("AsCompleted::next");
         if self.ended || self.remaining == 0 {
             return None;
         }
-        // Asked first, so that a call that may not block here fails the
-        // same way whether or not the time has run out.
-        let mode = crate::core::blocking_mode("AsCompleted::next");
         let deadline = self.deadline.at();
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return self.time_out();
@@ -568,6 +581,7 @@ impl<T> Iterator for AsCompleted<T> {
 impl<T> AsCompleted<T> {
     fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<Option<<Self as Iterator>::Item>> {
         let this = self;
+        this.deadline.arm();
         if this.ended || this.remaining == 0 {
             return Poll::Ready(None);
         }

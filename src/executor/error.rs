@@ -139,8 +139,8 @@ pub enum JobError {
     /// (Python's `BrokenThreadPool`), or not even one worker thread could be
     /// started. The text says why.
     BrokenPool(Arc<str>),
-    /// Another clone of this handle took the result already (a result is
-    /// handed out once; see [`JobHandle`](crate::JobHandle)).
+    /// The result was taken already, through this handle or a clone of it
+    /// (a result is handed out once; see [`JobHandle`](crate::JobHandle)).
     Taken,
 }
 
@@ -166,7 +166,7 @@ impl fmt::Display for JobError {
             JobError::Panicked(p) => p.fmt(f),
             JobError::Cancelled => f.write_str("the job was cancelled before it started"),
             JobError::BrokenPool(why) => write!(f, "the thread pool is broken: {why}"),
-            JobError::Taken => f.write_str("the job's result was taken by another handle"),
+            JobError::Taken => f.write_str("the job's result was taken already"),
         }
     }
 }
@@ -232,11 +232,16 @@ macro_rules! closure_error {
 closure_error! {
     /// Why a waiting submission was refused; the closure comes back.
     ///
+    /// The error holds the closure, so it is `Send`/`Sync` (and fits
+    /// `Box<dyn Error + Send + Sync>` or `anyhow`) only when the closure is;
+    /// take the closure out with `into_inner`, or map the error, before a
+    /// `?` into such an error type.
+    ///
     /// # Examples
     ///
     /// ```
     /// let pool = amphi::ThreadPoolExecutor::new(1);
-    /// pool.shutdown(false);
+    /// drop(pool.shutdown(false));
     /// let refused = pool.submit_blocking(|| 1).unwrap_err();
     /// assert!(matches!(refused, amphi::SubmitError::ShutDown(_)));
     /// assert_eq!((refused.into_inner())(), 1);
@@ -287,7 +292,7 @@ closure_error! {
     /// ```
     /// use std::time::Duration;
     /// let pool = amphi::ThreadPoolExecutor::new(1);
-    /// pool.shutdown(false);
+    /// drop(pool.shutdown(false));
     /// let refused = pool.submit(|| 1).wait_timeout(Duration::from_millis(1));
     /// assert!(matches!(refused, Err(amphi::SubmitTimeoutError::ShutDown(_))));
     /// ```
@@ -340,7 +345,8 @@ impl<F> From<SubmitError<F>> for SubmitTimeoutError<F> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MapError {
-    /// This item's job failed (it panicked, or was cancelled).
+    /// This item's job failed (it panicked, was cancelled, or the pool
+    /// broke before it started).
     Job(JobError),
     /// The map's time ran out before this item's result came.
     TimedOut,

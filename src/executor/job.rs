@@ -21,7 +21,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use super::error::{JobError, JobPanic, panic_message};
-use crate::core::{Op, Signal, Strategy, waiting_future};
+use crate::core::{Op, Signal, Strategy, block_forever, blocking_mode, waiting_future};
 use crate::event::Event;
 use crate::semaphore::Semaphore;
 
@@ -587,7 +587,8 @@ impl<T> JobHandle<T> {
     #[doc(alias = "blocking_result")]
     #[track_caller]
     pub fn result_blocking(&self) -> Result<T, JobError> {
-        self.result().wait()
+        let mode = blocking_mode("JobHandle::result_blocking");
+        block_forever(&mut self.result(), mode)
     }
 
     /// Waits until the job is done, without taking the result; `.await`
@@ -634,9 +635,11 @@ impl<T> JobHandle<T> {
     /// job.finished_blocking();
     /// assert!(job.done());
     /// ```
+    #[doc(alias = "blocking_finished")]
     #[track_caller]
     pub fn finished_blocking(&self) {
-        self.finished().wait()
+        let mode = blocking_mode("JobHandle::finished_blocking");
+        block_forever(&mut self.finished(), mode)
     }
 }
 

@@ -14,7 +14,7 @@ use super::completion::Deadline;
 use super::error::{MapError, SubmitTimeoutError, TrySubmitError};
 use super::job::{JobHandle, RunOnce};
 use super::{Submit, ThreadPoolExecutor, never_failed};
-use crate::core::Op;
+use crate::core::{Op, block_forever, block_timed};
 
 /// One item's job: the shared function and its argument.
 pub(crate) struct MapJob<F, A> {
@@ -38,7 +38,8 @@ where
 impl ThreadPoolExecutor {
     /// Runs `f` on every item in the pool and yields the results in input
     /// order (Python's `map`), with at most twice `max_workers` jobs in
-    /// flight: [`map_buffered`](Self::map_buffered) with that bound. The
+    /// flight (and at most 1024): [`map_buffered`](Self::map_buffered) with
+    /// that bound. The
     /// first jobs are submitted by this call, as in Python.
     ///
     /// [`Map`] is a blocking `Iterator` (for threads), and
@@ -67,13 +68,15 @@ impl ThreadPoolExecutor {
         I::Item: Send + 'static,
         T: Send + 'static,
     {
-        self.map_buffered(f, items, self.max_workers().saturating_mul(2))
+        self.map_buffered(f, items, self.max_workers().min(512) * 2)
     }
 
     /// [`map`](Self::map) with at most `buffersize` jobs in flight
     /// (submitted, result not yet taken; Python 3.14's `buffersize`): this
-    /// call submits the first `buffersize` items, and each result taken
-    /// lets one more in. `usize::MAX` submits every item now (Python's
+    /// call submits the first `buffersize` items (as many as the pool's
+    /// [queue bound](crate::ExecutorBuilder::queue_bound) lets in; the rest
+    /// of the window follows as room comes), and each result taken lets
+    /// one more in. `usize::MAX` submits every item now (Python's
     /// default).
     ///
     /// # Panics
@@ -148,7 +151,7 @@ impl ThreadPoolExecutor {
 ///     .collect();
 /// assert_eq!(lens, [1, 2, 3]);
 /// ```
-#[must_use = "iterators do nothing unless consumed; dropping the map cancels its jobs"]
+#[must_use = "the first jobs are submitted already; consume the results, or drop the map to cancel the jobs not started"]
 pub struct Map<'a, F, I: Iterator, T> {
     pool: &'a ThreadPoolExecutor,
     f: Arc<F>,
@@ -321,7 +324,11 @@ where
 {
     type Item = Result<T, MapError>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<Self::Item> {
+        // Asked first, so that a call that may not block here fails the
+        // same way every time, whatever is ready or left.
+        let mode = crate::core::blocking_mode("Map::next");
         self.top_up();
         if self.ended.is_some() {
             return self.yield_end();
@@ -333,10 +340,10 @@ where
             }
             // Nothing in flight: the queue was full, or the items are done.
             let job = self.next_job()?;
-            let submit = self.pool.submit_job(job, never_failed);
+            let mut submit = self.pool.submit_job(job, never_failed);
             let out = match self.deadline.at() {
-                Some(d) => submit.wait_deadline(d),
-                None => submit.wait().map_err(SubmitTimeoutError::from),
+                Some(d) => block_timed(&mut submit, Some(d), mode),
+                None => block_forever(&mut submit, mode).map_err(SubmitTimeoutError::from),
             };
             match out {
                 Ok(h) => self.window.push_back(h),
@@ -348,8 +355,8 @@ where
         }
         let front = self.window.pop_front().expect("one in flight");
         let out = match self.deadline.at() {
-            Some(d) => front.result().wait_deadline(d),
-            None => Some(front.result().wait()),
+            Some(d) => block_timed(&mut front.result(), Some(d), mode),
+            None => Some(block_forever(&mut front.result(), mode)),
         };
         match out {
             Some(r) => Some(r.map_err(MapError::Job)),
@@ -370,6 +377,7 @@ where
 {
     fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, MapError>>> {
         let this = self;
+        this.deadline.arm();
         loop {
             this.top_up();
             if this.ended.is_some() {
@@ -447,7 +455,7 @@ where
 /// assert_eq!(lens, [1, 2, 3]);
 /// # }
 /// ```
-#[must_use = "streams do nothing unless polled; dropping the map cancels its jobs"]
+#[must_use = "the first jobs are submitted already; consume the results, or drop the stream to cancel the jobs not started"]
 #[derive(Debug)]
 pub struct MapStream<'a, F, I: Iterator, T> {
     inner: Map<'a, F, I, T>,

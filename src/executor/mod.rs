@@ -43,7 +43,7 @@ pub use error::{
 pub use job::{JobFinished, JobHandle, JobResult};
 pub use map::{Map, MapStream};
 
-use crate::core::{Op, Strategy, waiting_future};
+use crate::core::{Op, Strategy, block_forever, blocking_mode, waiting_future};
 use crate::event::Event;
 use crate::queue::Queue;
 use crate::semaphore::{AcquireFuture, AcquireTimeoutError, Closed, Semaphore, TryAcquireError};
@@ -121,7 +121,10 @@ impl ExecutorBuilder {
         self
     }
 
-    /// The workers' stack size in bytes (default: std's).
+    /// The workers' stack size in bytes (default: std's; 0 also means the
+    /// default, as Python's `threading.stack_size(0)`). std raises a size
+    /// below the platform's minimum to that minimum, so a small stack can
+    /// overflow in a job, which aborts the process.
     ///
     /// # Examples
     ///
@@ -139,7 +142,9 @@ impl ExecutorBuilder {
     /// waits for room (async, blocking or timed) and
     /// [`try_submit`](ThreadPoolExecutor::try_submit) refuses with `Full`:
     /// backpressure for a fast producer. Running jobs do not count, and a
-    /// cancelled job gives its room back at once. (A bound above
+    /// cancelled job gives its room back at once. A job that submits to its
+    /// own full pool and waits for room can wait forever if every worker
+    /// does the same: submit from a job with `try_submit` or a timeout. (A bound above
     /// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS) counts as
     /// that.)
     ///
@@ -177,8 +182,9 @@ impl ExecutorBuilder {
     }
 
     /// Like [`initializer`](Self::initializer), for one that can fail: an
-    /// `Err` (or a panic) breaks the pool, and the error's text is what the
-    /// failed jobs' [`JobError::BrokenPool`] says.
+    /// `Err` (or a panic) breaks the pool, and the failed jobs'
+    /// [`JobError::BrokenPool`] says `an initializer failed: {error}` (or
+    /// `an initializer panicked: {message}`).
     ///
     /// # Examples
     ///
@@ -383,7 +389,7 @@ impl Inner {
         }
         let n = pool.spawned;
         let mut builder = ThreadBuilder::new().name(format!("{}_{n}", self.prefix));
-        if let Some(size) = self.stack_size {
+        if let Some(size) = self.stack_size.filter(|&s| s > 0) {
             builder = builder.stack_size(size);
         }
         let inner = Arc::clone(self);
@@ -640,15 +646,13 @@ pub struct ExecutorStats {
 
 impl ThreadPoolExecutor {
     /// A pool of at most `max_workers` threads, with no bound on queued
-    /// jobs. No thread starts until the first job comes.
+    /// jobs. No thread starts until the first job comes. Dropping the
+    /// executor does not wait for the workers; see [`ThreadPoolExecutor`].
     ///
     /// # Panics
     ///
     /// If `max_workers` is 0 (Python raises `ValueError`); use
     /// [`builder`](Self::builder) to get an error instead.
-    ///
-    /// Dropping the executor does not wait for the workers; see
-    /// [`ThreadPoolExecutor`].
     ///
     /// # Examples
     ///
@@ -694,7 +698,9 @@ impl ThreadPoolExecutor {
         self.inner.max_workers
     }
 
-    /// The bound on queued jobs (0: none).
+    /// The bound on queued jobs as given (0: none; a bound above
+    /// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS) acts as
+    /// that).
     ///
     /// # Examples
     ///
@@ -739,7 +745,7 @@ impl ThreadPoolExecutor {
     ///
     /// ```
     /// let pool = amphi::ThreadPoolExecutor::new(1);
-    /// pool.shutdown(false);
+    /// drop(pool.shutdown(false));
     /// assert!(pool.is_shutdown());
     /// ```
     pub fn is_shutdown(&self) -> bool {
@@ -881,7 +887,8 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(f).wait()
+        let mode = blocking_mode("ThreadPoolExecutor::submit_blocking");
+        block_forever(&mut self.submit(f), mode)
     }
 
     /// Like [`submit`](Self::submit), for a job that returns a `Result`:
@@ -972,7 +979,9 @@ impl ThreadPoolExecutor {
     #[doc(alias = "blocking_shutdown")]
     #[track_caller]
     pub fn shutdown_blocking(&self, cancel_futures: bool) {
-        self.shutdown(cancel_futures).wait()
+        // Asked before the shutdown, so that a refused call changes nothing.
+        let mode = blocking_mode("ThreadPoolExecutor::shutdown_blocking");
+        block_forever(&mut self.shutdown(cancel_futures), mode)
     }
 }
 
@@ -1016,15 +1025,14 @@ impl<F, T> fmt::Debug for Submit<'_, F, T> {
 
 impl<F: 'static, T: Send + 'static> Submit<'_, F, T> {
     /// Gives up the submission and takes the closure back. `None` if the
-    /// job went in already (the future was polled to that point, and the
-    /// `Ready` it returned was not awaited, as in a `select!`): then it
-    /// runs, and its handle is dropped with this future.
+    /// job went in already (the future returned `Ready` with its handle):
+    /// then it runs.
     ///
     /// # Examples
     ///
     /// ```
     /// let pool = amphi::ThreadPoolExecutor::new(1);
-    /// pool.shutdown(false);
+    /// drop(pool.shutdown(false));
     /// let f = pool.submit(|| 5).into_closure().unwrap();
     /// assert_eq!(f(), 5);
     /// ```
@@ -1115,7 +1123,9 @@ assert_eq!(job.result_blocking().unwrap(), 1);
 /// Joining the workers after a shutdown, from
 /// [`ThreadPoolExecutor::shutdown`]. Output `()`; the timed forms give
 /// `bool` (`false`: some worker still runs). Dropping it only stops
-/// waiting: the shutdown happened already.
+/// waiting: the shutdown happened already. Driven from one of the pool's
+/// own jobs it returns at once without waiting (the timed forms then give
+/// `true`, though that worker still runs: it would wait for itself).
 ///
 /// # Examples
 ///
