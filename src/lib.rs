@@ -86,6 +86,7 @@
 //! | `q.shutdown(immediate)` | `q.shutdown(immediate)` → the removed items | same |
 //! | `except ShutDown` | `Err(ShutDown)`; a put's error carries the item | same |
 //! | (no Python equivalent) | `put_many`, `get_many(n)`, `drain()`, `peek()`, `iter_blocking()` | `put_many(..).await`, `get_many(n).await`, `stream()` |
+//! | `data = threading.local()` | `let data = Local::new(\|\| ..)`; `data.get()` (this thread's) | same (per OS thread, not per task) |
 //! | `ex = ThreadPoolExecutor(n)` | `let ex = ThreadPoolExecutor::new(n)`; [`ThreadPoolExecutor::builder`] | same |
 //! | `f = ex.submit(fn)` | `let h = ex.submit_blocking(fn)?` or `ex.try_submit(fn)?` | `let h = ex.submit(fn).await?` |
 //! | `f.result()` / `f.result(t)` | `h.result_blocking()` / `h.result().wait_timeout(t)` (`None`: still running) | `h.await` / `h.result().timeout(t).await` |
@@ -225,6 +226,7 @@ mod condition;
 mod core;
 mod event;
 mod executor;
+mod local;
 mod lock;
 mod queue;
 mod raw;
@@ -242,6 +244,7 @@ pub use executor::{
     JobError, JobHandle, JobPanic, Map, MapError, MapStream, ReturnWhen, SubmitError,
     SubmitTimeoutError, ThreadPoolExecutor, TrySubmitError, Waited, as_completed, wait,
 };
+pub use local::Local;
 pub use lock::{Lock, LockGuard, LockGuardArc};
 pub use queue::{
     BlockingIter, Fifo, GenericQueue, GetTimeoutError, Lifo, LifoQueue, Order, Prioritized,

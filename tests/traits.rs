@@ -242,6 +242,11 @@ assert_impl_all!(amphi::SubmitTimeoutError<Job>: Send, Sync, Debug, Display, std
 assert_impl_all!(amphi::AsCompletedTimeout: Send, Sync, Copy, Debug, Display, std::error::Error);
 assert_impl_all!(amphi::BuildError: Send, Sync, Copy, Debug, Display, std::error::Error);
 assert_impl_all!(amphi::ExecutorStats: Send, Sync, Copy, Debug, Default);
+
+// Local: Send + Sync for any Send value, Sync ones or not (each thread
+// touches its own); a value that cannot move between threads (`Rc`) is not
+// accepted by the type at all (`T: Send`).
+assert_impl_all!(amphi::Local<Cell<u8>>: Send, Sync, Unpin, Debug, Default);
 assert_impl_all!(amphi::BlockingIter<'static, u8, amphi::Fifo>: Send, Sync, Debug, Iterator<Item = u8>);
 assert_impl_all!(Timeout<amphi::futures::Get<Arc<amphi::Queue<u8>>>>: Send, Future<Output = Result<u8, amphi::GetTimeoutError>>);
 assert_impl_all!(amphi::TryPutError<Rc<u8>>: Debug, Display);
