@@ -88,10 +88,11 @@ async fn main() {
     for _ in 0..2 {
         let db = Arc::clone(&db);
         let id = tokio::task::spawn_blocking(move || {
-            (0..25)
-                .map(|q| query(&db, &format!("UPDATE {q}")))
-                .last()
-                .unwrap()
+            let mut id = 0;
+            for q in 0..25 {
+                id = query(&db, &format!("UPDATE {q}"));
+            }
+            id
         })
         .await
         .unwrap();
