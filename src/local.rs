@@ -11,6 +11,7 @@
 //! and a thread that finds only other threads' values appends its own. So
 //! every thread starts from a fresh value, as in Python.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,12 +29,54 @@ fn token() -> u64 {
     TOKEN.with(|t| *t)
 }
 
+thread_local! {
+    /// The `Local`s whose `init` runs on this thread right now (their
+    /// addresses): a `get` of one of them from its own `init` is refused.
+    static INITIALIZING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `init` for the `Local` at `addr`, refusing a re-entrant `get`.
+fn make<T>(addr: usize, init: &dyn Fn() -> T) -> T {
+    let busy = INITIALIZING.with(|i| {
+        let mut i = i.borrow_mut();
+        if i.contains(&addr) {
+            return true;
+        }
+        i.push(addr);
+        false
+    });
+    assert!(
+        !busy,
+        "amphi::Local::get called from the Local's own init on the same thread \
+         (the value it would return is the one being made)"
+    );
+    struct Done(usize);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            let _ = INITIALIZING.try_with(|i| i.borrow_mut().retain(|&a| a != self.0));
+        }
+    }
+    let _done = Done(addr);
+    init()
+}
+
 /// The values made in one slot: the first thread's, then those of threads
 /// that were given the slot after an earlier owner ended.
 struct Chain<T> {
     owner: u64,
     value: T,
     next: OnceLock<Box<Chain<T>>>,
+}
+
+/// Unlinks the chain in a loop: a slot reused by many short threads holds
+/// a long chain, which a recursive drop would overflow the stack on.
+impl<T> Drop for Chain<T> {
+    fn drop(&mut self) {
+        let mut next = self.next.take();
+        while let Some(mut node) = next {
+            next = node.next.take();
+        }
+    }
 }
 
 impl<T> Chain<T> {
@@ -79,13 +122,19 @@ impl<T> Chain<T> {
 /// multi-thread runtime a task can move to another worker thread at any
 /// `.await` and then sees that thread's value, and the tasks of one worker
 /// share its value. For a value per task use `tokio::task_local!`; a
-/// `Local` suits per-thread resources that tasks may share (a buffer, a
-/// connection per runtime worker or per `spawn_blocking` thread).
+/// `Local` suits per-thread resources of long-lived threads (a buffer, a
+/// connection per runtime worker or per pool thread).
 ///
 /// **Lifetime** (where amphi differs from Python): the values are dropped
 /// when the `Local` is dropped (or [`clear`](Self::clear)ed), all at once;
-/// a thread that ends does not drop its value then (Python's does). Every
-/// thread starts from a fresh value, also one started after others ended.
+/// a thread that ends does not drop its value then (Python's does), since
+/// `get` hands out `&T` for as long as the `Local` lives. So the values
+/// (and the memory) grow with every thread that ever used the `Local`:
+/// with short-lived threads (tokio's `spawn_blocking` threads end after
+/// 10 s idle) a per-thread connection stays open until the `Local` goes.
+/// Every thread starts from a fresh value, also one started after others
+/// ended. Python makes the creating thread's value at once; amphi at each
+/// thread's first `get`.
 ///
 /// # Examples
 ///
@@ -126,6 +175,21 @@ impl<T: Send> Local<T> {
     /// If `init` panics, the panic goes to the caller and this thread gets
     /// no value (the next `get` calls `init` again).
     ///
+    /// # Panics
+    ///
+    /// If called from this `Local`'s own `init` on the same thread (the
+    /// value it would return is the one being made; Python hands `__init__`
+    /// the half-made object instead). Called from another thread-local's
+    /// destructor, late in a thread's exit, it may abort the process: the
+    /// storage's own thread-local is gone by then.
+    ///
+    /// # Cost
+    ///
+    /// After the first use on a thread, a lock-free lookup of this thread's
+    /// slot and a walk of that slot's chain: one step per earlier thread
+    /// that used the same slot and ended (slots are reused; a pool of
+    /// long-lived threads keeps one step).
+    ///
     /// # Examples
     ///
     /// ```
@@ -137,7 +201,8 @@ impl<T: Send> Local<T> {
     /// ```
     pub fn get(&self) -> &T {
         let me = token();
-        let head = self.slots.get_or(|| Chain::new(me, (self.init)()));
+        let addr = self as *const Self as usize;
+        let head = self.slots.get_or(|| Chain::new(me, make(addr, &self.init)));
         if let Some(v) = head.find(me) {
             return v;
         }
@@ -148,7 +213,7 @@ impl<T: Send> Local<T> {
             match node.next.get() {
                 Some(next) => node = next,
                 None => {
-                    let fresh = Box::new(Chain::new(me, (self.init)()));
+                    let fresh = Box::new(Chain::new(me, make(addr, &self.init)));
                     return &node.next.get_or_init(|| fresh).value;
                 }
             }
