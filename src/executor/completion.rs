@@ -65,9 +65,9 @@ impl Deadline {
         };
         #[cfg(feature = "tokio")]
         {
-            let sleep = self
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at.into())));
+            let _ = at;
+            self.arm();
+            let sleep = self.sleep.as_mut().expect("armed");
             sleep.as_mut().poll(cx).is_ready()
         }
         #[cfg(not(feature = "tokio"))]

@@ -11,18 +11,18 @@ use std::sync::atomic::Ordering;
 
 // loom's under `--cfg loom` (the models in `loom/`), std's otherwise.
 #[cfg(loom)]
-use loom::sync::atomic::{AtomicIsize, AtomicUsize};
+use loom::sync::atomic::AtomicUsize;
 #[cfg(loom)]
 use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(loom))]
-use std::sync::atomic::{AtomicIsize, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 #[cfg(not(loom))]
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use super::error::{JobError, JobPanic, panic_message};
 use crate::core::{Op, Signal, Strategy, block_forever, blocking_mode, waiting_future};
-use crate::event::Event;
+use crate::event::{Event, EventWait};
 use crate::semaphore::Semaphore;
 
 /// A closure run once by a worker, that can give itself back (as `Any`)
@@ -57,12 +57,10 @@ pub(crate) type Work = Arc<dyn Runnable>;
 /// Counts shared by an executor and its jobs.
 #[derive(Debug)]
 pub(crate) struct Counters {
-    /// Jobs in the queue, not cancelled. Counted up by the submitter once
-    /// its put went in, and down by whoever takes the job out of the
-    /// `Queued` stage; the two can cross (a worker may take a job before
-    /// its submitter counted it), so it may dip below zero for a moment:
-    /// read it through `queued()`.
-    pub(crate) queued: AtomicIsize,
+    /// Jobs in the `Queued` stage and in the queue: counted up just before
+    /// the put (and down again if the put is refused), down by whoever
+    /// takes the job out of that stage, so it never drifts below zero.
+    pub(crate) queued: AtomicUsize,
     pub(crate) running: AtomicUsize,
     pub(crate) panicked: AtomicUsize,
     pub(crate) callback_panics: AtomicUsize,
@@ -78,7 +76,7 @@ impl Counters {
     pub(crate) fn new(bound: usize) -> Self {
         Counters {
             room: (bound > 0).then(|| Semaphore::new(bound.min(Semaphore::MAX_PERMITS))),
-            queued: AtomicIsize::new(0),
+            queued: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             panicked: AtomicUsize::new(0),
             callback_panics: AtomicUsize::new(0),
@@ -88,7 +86,7 @@ impl Counters {
     }
 
     pub(crate) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed).max(0) as usize
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// A job left the `Queued` stage: uncount it and give its room back.
@@ -181,12 +179,23 @@ impl<T: Send + 'static> Cell<T> {
     /// Takes the closure back from a job whose submission was refused.
     pub(crate) fn take_back(&self) -> Option<Box<dyn Any + Send>> {
         let mut st = lock(&self.state);
-        match std::mem::replace(&mut st.stage, Stage::Done(Outcome::Cancelled)) {
-            Stage::Queued(job) => Some(job.into_any()),
-            other => {
-                st.stage = other;
-                None
-            }
+        let job = st.take_queued()?;
+        st.stage = Stage::Done(Outcome::Cancelled);
+        Some(job.into_any())
+    }
+}
+
+impl<T> State<T> {
+    /// Takes the closure out of a job still in the `Queued` stage (the
+    /// stage is `Running` until the caller sets the next one, under the
+    /// same lock); `None` if the job left that stage already.
+    fn take_queued(&mut self) -> Option<Box<dyn RunOnce<T>>> {
+        if !matches!(self.stage, Stage::Queued(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut self.stage, Stage::Running) {
+            Stage::Queued(job) => Some(job),
+            _ => unreachable!("checked above"),
         }
     }
 }
@@ -249,13 +258,8 @@ impl<T> Cell<T> {
     /// cancelled already (as Python).
     fn cancel_job(self: &Arc<Self>) -> bool {
         let mut st = lock(&self.state);
-        match &st.stage {
-            Stage::Queued(_) => {}
-            Stage::Done(Outcome::Cancelled) => return true,
-            _ => return false,
-        }
-        let Stage::Queued(job) = std::mem::replace(&mut st.stage, Stage::Running) else {
-            unreachable!("checked above")
+        let Some(job) = st.take_queued() else {
+            return matches!(st.stage, Stage::Done(Outcome::Cancelled));
         };
         self.counters.left_queue();
         self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
@@ -281,15 +285,12 @@ fn run_callback<T>(counters: &Counters, cb: Callback<T>, handle: &JobHandle<T>) 
 impl<T: Send + 'static> Runnable for Cell<T> {
     fn run(self: Arc<Self>, idle: &dyn Fn()) {
         let mut st = lock(&self.state);
-        if !matches!(st.stage, Stage::Queued(_)) {
+        let Some(job) = st.take_queued() else {
             // Cancelled (or failed) while queued: the worker, which a
             // submission may have counted on, is idle again at once.
             drop(st);
             idle();
             return;
-        }
-        let Stage::Queued(job) = std::mem::replace(&mut st.stage, Stage::Running) else {
-            unreachable!("checked above")
         };
         self.counters.running.fetch_add(1, Ordering::Relaxed);
         self.counters.left_queue();
@@ -314,11 +315,8 @@ impl<T: Send + 'static> Runnable for Cell<T> {
 
     fn fail(self: Arc<Self>, why: Arc<str>) {
         let mut st = lock(&self.state);
-        if !matches!(st.stage, Stage::Queued(_)) {
+        let Some(job) = st.take_queued() else {
             return;
-        }
-        let Stage::Queued(job) = std::mem::replace(&mut st.stage, Stage::Running) else {
-            unreachable!("checked above")
         };
         self.counters.left_queue();
         self.finish(st, Outcome::Broken(why), None);
@@ -559,7 +557,7 @@ impl<T> JobHandle<T> {
     pub fn result(&self) -> JobResult<'_, T> {
         JobResult {
             handle: self,
-            signal: Signal::new(),
+            done: self.cell.done.wait(),
         }
     }
 
@@ -613,7 +611,7 @@ impl<T> JobHandle<T> {
     pub fn finished(&self) -> JobFinished<'_, T> {
         JobFinished {
             handle: self,
-            signal: Signal::new(),
+            done: self.cell.done.wait(),
         }
     }
 
@@ -736,11 +734,6 @@ impl<T> JobHandle<T> {
     }
 }
 
-/// Shared by the result and finished waits: `Ready` once the job is done.
-fn poll_done<T>(cell: &Cell<T>, signal: &mut Signal, s: &mut Strategy<'_, '_>) -> Poll<()> {
-    signal.poll(&cell.done, s)
-}
-
 impl<T> Op for JobHandle<T> {
     type Output = Result<T, JobError>;
     type Timed = Option<Result<T, JobError>>;
@@ -750,8 +743,10 @@ impl<T> Op for JobHandle<T> {
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
+        // The handle owns its wait (it cannot hold an `EventWait` borrowing
+        // its own job), with the same `Signal` an `EventWait` uses.
         let cell = Arc::clone(&self.cell);
-        match poll_done(&cell, &mut self.signal, s) {
+        match self.signal.poll(&cell.done, s) {
             Poll::Ready(()) => Poll::Ready(self.try_result().expect("done")),
             Poll::Pending => Poll::Pending,
         }
@@ -793,7 +788,8 @@ impl<T> Future for JobHandle<T> {
 #[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `JobHandle::result_blocking`"]
 pub struct JobResult<'a, T> {
     handle: &'a JobHandle<T>,
-    signal: Signal,
+    /// The wait for the job's "done" broadcast.
+    done: EventWait<'a>,
 }
 
 impl<T> fmt::Debug for JobResult<'_, T> {
@@ -801,12 +797,6 @@ impl<T> fmt::Debug for JobResult<'_, T> {
         f.debug_struct("JobResult")
             .field("job", self.handle)
             .finish_non_exhaustive()
-    }
-}
-
-impl<T> Drop for JobResult<'_, T> {
-    fn drop(&mut self) {
-        self.signal.finish(&self.handle.cell.done);
     }
 }
 
@@ -819,15 +809,15 @@ impl<T> Op for JobResult<'_, T> {
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        match poll_done(&self.handle.cell, &mut self.signal, s) {
-            Poll::Ready(()) => Poll::Ready(self.handle.try_result().expect("done")),
-            Poll::Pending => Poll::Pending,
-        }
+        let handle = self.handle;
+        self.done
+            .poll_op(s)
+            .map(|_| handle.try_result().expect("done"))
     }
 
-    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
-        self.signal.finish(&self.handle.cell.done);
-        Poll::Ready(self.handle.try_result())
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Timed> {
+        let handle = self.handle;
+        self.done.poll_expired(s).map(|_| handle.try_result())
     }
 
     fn in_time(out: Self::Output) -> Self::Timed {
@@ -860,7 +850,8 @@ assert_eq!(job.result().wait_timeout(Duration::from_secs(5)).unwrap().unwrap(), 
 #[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `JobHandle::finished_blocking`"]
 pub struct JobFinished<'a, T> {
     handle: &'a JobHandle<T>,
-    signal: Signal,
+    /// The wait for the job's "done" broadcast.
+    done: EventWait<'a>,
 }
 
 impl<T> fmt::Debug for JobFinished<'_, T> {
@@ -868,12 +859,6 @@ impl<T> fmt::Debug for JobFinished<'_, T> {
         f.debug_struct("JobFinished")
             .field("job", self.handle)
             .finish_non_exhaustive()
-    }
-}
-
-impl<T> Drop for JobFinished<'_, T> {
-    fn drop(&mut self) {
-        self.signal.finish(&self.handle.cell.done);
     }
 }
 
@@ -886,12 +871,11 @@ impl<T> Op for JobFinished<'_, T> {
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<()> {
-        poll_done(&self.handle.cell, &mut self.signal, s)
+        self.done.poll_op(s).map(|_| ())
     }
 
-    fn poll_expired(&mut self, _: &mut Strategy<'_, '_>) -> Poll<bool> {
-        self.signal.finish(&self.handle.cell.done);
-        Poll::Ready(self.handle.done())
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<bool> {
+        self.done.poll_expired(s)
     }
 
     fn in_time((): ()) -> bool {

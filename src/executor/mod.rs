@@ -356,11 +356,9 @@ impl Inner {
         }
     }
 
-    /// After a job went in: count it, then reuse an idle worker, or start
-    /// one if there are fewer than `max_workers` (Python's
-    /// `_adjust_thread_count`).
+    /// After a job went in: reuse an idle worker, or start one if there
+    /// are fewer than `max_workers` (Python's `_adjust_thread_count`).
     fn went_in(self: &Arc<Self>) {
-        self.counters.queued.fetch_add(1, Ordering::Relaxed);
         let mut tokens = self.idle_tokens.load(Ordering::Acquire);
         while tokens > 0 {
             match self.idle_tokens.compare_exchange_weak(
@@ -501,12 +499,16 @@ impl Inner {
         handle: JobHandle<T>,
         work: Work,
     ) -> Result<JobHandle<T>, SubmitError<F>> {
+        // Counted before the put, so that the worker that takes the job
+        // (and counts it down) always comes after.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
         match self.queue.try_put(work) {
             Ok(()) => {
                 self.went_in();
                 Ok(handle)
             }
             Err(e) => {
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
                 if let Some(room) = &self.counters.room {
                     room.release(1);
                 }
