@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,7 +13,7 @@ use super::completion::Deadline;
 use super::error::{MapError, SubmitTimeoutError, TrySubmitError};
 use super::job::{JobHandle, RunOnce};
 use super::{Submit, ThreadPoolExecutor, never_failed};
-use crate::core::{Op, block_forever, block_timed};
+use crate::core::{Op, Strategy, blocking_section};
 
 /// One item's job: the shared function and its argument.
 pub(crate) struct MapJob<F, A> {
@@ -329,41 +328,10 @@ where
         // Asked first, so that a call that may not block here fails the
         // same way every time, whatever is ready or left.
         let mode = crate::core::blocking_mode("Map::next");
-        self.top_up();
-        if self.ended.is_some() {
-            return self.yield_end();
-        }
-        if self.window.is_empty() {
-            if let Some(why) = self.refused.take() {
-                self.end(Some(why));
-                return self.yield_end();
-            }
-            // Nothing in flight: the queue was full, or the items are done.
-            let job = self.next_job()?;
-            let mut submit = self.pool.submit_job(job, never_failed);
-            let out = match self.deadline.at() {
-                Some(d) => block_timed(&mut submit, Some(d), mode),
-                None => block_forever(&mut submit, mode).map_err(SubmitTimeoutError::from),
-            };
-            match out {
-                Ok(h) => self.window.push_back(h),
-                Err(e) => {
-                    self.end(Some(refused(e)));
-                    return self.yield_end();
-                }
-            }
-        }
-        let front = self.window.pop_front().expect("one in flight");
-        let out = match self.deadline.at() {
-            Some(d) => block_timed(&mut front.result(), Some(d), mode),
-            None => Some(block_forever(&mut front.result(), mode)),
-        };
-        match out {
-            Some(r) => Some(r.map_err(MapError::Job)),
-            None => {
-                front.cancel();
-                self.timed_out()
-            }
+        let deadline = self.deadline.at();
+        match blocking_section(mode, || self.step(&mut Strategy::Blocking(deadline))) {
+            Poll::Ready(out) => out,
+            Poll::Pending => self.give_up(),
         }
     }
 }
@@ -375,57 +343,61 @@ where
     I::Item: Send + 'static,
     T: Send + 'static,
 {
-    fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, MapError>>> {
-        let this = self;
-        this.deadline.arm();
+    /// The one state machine of both the iterator and the stream: the next
+    /// result in input order, or `Pending` as the strategy says (blocking:
+    /// the deadline passed).
+    fn step(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Option<Result<T, MapError>>> {
         loop {
-            this.top_up();
-            if this.ended.is_some() {
-                return Poll::Ready(this.yield_end());
+            self.top_up();
+            if self.ended.is_some() {
+                return Poll::Ready(self.yield_end());
             }
-            if let Some(front) = this.window.front_mut() {
-                if let Poll::Ready(r) = Pin::new(front).poll(cx) {
-                    this.window.pop_front();
-                    return Poll::Ready(Some(r.map_err(MapError::Job)));
-                }
-                break;
+            if let Some(front) = self.window.front_mut() {
+                let r = std::task::ready!(front.poll_op(s));
+                self.window.pop_front();
+                return Poll::Ready(Some(r.map_err(MapError::Job)));
             }
-            if let Some(why) = this.refused.take() {
-                this.end(Some(why));
+            if let Some(why) = self.refused.take() {
+                self.end(Some(why));
                 continue;
             }
-            // Nothing in flight: wait for room for the stashed job.
-            if this.submitting.is_none() {
-                let Some(job) = this.next_job() else {
-                    this.ended = Some(None);
+            // Nothing in flight: the queue was full, or the items are done.
+            if self.submitting.is_none() {
+                let Some(job) = self.next_job() else {
+                    self.ended = Some(None);
                     return Poll::Ready(None);
                 };
-                this.submitting = Some(this.pool.submit_job(job, never_failed));
+                self.submitting = Some(self.pool.submit_job(job, never_failed));
             }
-            let submit = this.submitting.as_mut().expect("just set");
-            match submit.poll_op(&mut crate::core::Strategy::Async(cx)) {
-                Poll::Ready(Ok(h)) => {
-                    this.submitting = None;
-                    this.window.push_back(h);
-                }
-                Poll::Ready(Err(e)) => {
-                    this.submitting = None;
-                    this.end(Some(refused(SubmitTimeoutError::from(e))));
-                }
-                Poll::Pending => break,
+            let submit = self.submitting.as_mut().expect("just set");
+            let r = std::task::ready!(submit.poll_op(s));
+            self.submitting = None;
+            match r {
+                Ok(h) => self.window.push_back(h),
+                Err(e) => self.end(Some(refused(SubmitTimeoutError::from(e)))),
             }
         }
-        if !this.deadline.passed(cx) {
+    }
+
+    /// The time ran out: a last look at the front, else `TimedOut` (and
+    /// the rest is cancelled).
+    fn give_up(&mut self) -> Option<Result<T, MapError>> {
+        if let Some(r) = self.window.front().and_then(JobHandle::try_result) {
+            self.window.pop_front();
+            return Some(r.map_err(MapError::Job));
+        }
+        self.timed_out()
+    }
+
+    fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, MapError>>> {
+        self.deadline.arm();
+        if let Poll::Ready(out) = self.step(&mut Strategy::Async(cx)) {
+            return Poll::Ready(out);
+        }
+        if !self.deadline.passed(cx) {
             return Poll::Pending;
         }
-        // A last look at the front before giving up.
-        if let Some(front) = this.window.front()
-            && let Some(r) = front.try_result()
-        {
-            this.window.pop_front();
-            return Poll::Ready(Some(r.map_err(MapError::Job)));
-        }
-        Poll::Ready(this.timed_out())
+        Poll::Ready(self.give_up())
     }
 }
 
