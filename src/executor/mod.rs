@@ -244,7 +244,6 @@ impl ExecutorBuilder {
                 idle_tokens: AtomicUsize::new(0),
                 live: AtomicUsize::new(0),
                 pool: Mutex::new(PoolState {
-                    threads: 0,
                     spawned: 0,
                     shutdown: false,
                     broken: None,
@@ -266,8 +265,6 @@ fn default_max_workers() -> usize {
 }
 
 struct PoolState {
-    /// Worker threads alive (started, not yet exited).
-    threads: usize,
     /// Threads ever started: the next name's number.
     spawned: usize,
     shutdown: bool,
@@ -283,7 +280,8 @@ pub(crate) struct Inner {
     /// by a submission instead of starting a new thread. Idle workers are
     /// reused first.
     idle_tokens: AtomicUsize,
-    /// `PoolState::threads`, readable without the lock.
+    /// Worker threads alive (started, not yet exited): changed only under
+    /// the pool's lock, read without it on the submit path.
     live: AtomicUsize,
     pool: Mutex<PoolState>,
     /// Set once the pool is shut down (or broken) and every worker exited.
@@ -377,7 +375,8 @@ impl Inner {
             return;
         }
         let mut pool = lock(&self.pool);
-        if pool.threads >= self.max_workers || pool.broken.is_some() {
+        let threads = self.live.load(Ordering::Acquire);
+        if threads >= self.max_workers || pool.broken.is_some() {
             return;
         }
         // After a shutdown a worker is still started for jobs that went in
@@ -393,11 +392,10 @@ impl Inner {
         let inner = Arc::clone(self);
         match builder.spawn(move || inner.work()) {
             Ok(_) => {
-                pool.threads += 1;
                 pool.spawned += 1;
-                self.live.store(pool.threads, Ordering::Release);
+                self.live.store(threads + 1, Ordering::Release);
             }
-            Err(e) if pool.threads == 0 => {
+            Err(e) if threads == 0 => {
                 // No thread will ever take these jobs: fail them rather
                 // than leave them waiting forever.
                 drop(pool);
@@ -453,10 +451,10 @@ impl Inner {
     }
 
     fn exit(&self) {
-        let mut pool = lock(&self.pool);
-        pool.threads -= 1;
-        self.live.store(pool.threads, Ordering::Release);
-        let last = pool.threads == 0 && (pool.shutdown || pool.broken.is_some());
+        let pool = lock(&self.pool);
+        let threads = self.live.load(Ordering::Acquire) - 1;
+        self.live.store(threads, Ordering::Release);
+        let last = threads == 0 && (pool.shutdown || pool.broken.is_some());
         drop(pool);
         WORKER_OF.with(|w| w.set(0));
         if last {
@@ -475,7 +473,7 @@ impl Inner {
         pool.broken = Some(Arc::clone(&why));
         let queued = self.queue.shutdown(true);
         self.close_room();
-        let none_left = pool.threads == 0;
+        let none_left = self.live.load(Ordering::Acquire) == 0;
         drop(pool);
         for job in queued {
             job.fail(Arc::clone(&why));
@@ -529,7 +527,7 @@ impl Inner {
         } else {
             Vec::new()
         };
-        let none_left = pool.threads == 0 && self.queue.is_empty();
+        let none_left = self.live.load(Ordering::Acquire) == 0 && self.queue.is_empty();
         drop(pool);
         for job in cancelled {
             job.cancel();
@@ -726,7 +724,7 @@ impl ThreadPoolExecutor {
     /// ```
     pub fn stats(&self) -> ExecutorStats {
         let c = &self.inner.counters;
-        let threads = lock(&self.inner.pool).threads;
+        let threads = self.inner.live.load(Ordering::Acquire);
         let running = c.running.load(Ordering::Relaxed);
         ExecutorStats {
             queued: c.queued(),
