@@ -24,3 +24,4 @@ pub use crate::lock::{LockArcFuture, LockFuture};
 pub use crate::queue::{Get, GetMany, GetStream, Join, Put, PutMany};
 pub use crate::rlock::{RLockArcFuture, RLockFuture};
 pub use crate::semaphore::{AcquireArcFuture, AcquireFuture};
+pub use crate::thread::{NonDaemonJoin, ThreadJoin, ThreadWait};

@@ -228,10 +228,13 @@ mod event;
 mod executor;
 mod local;
 mod lock;
+mod panic;
 mod queue;
 mod raw;
 mod rlock;
 mod semaphore;
+pub mod thread;
+mod timer;
 
 pub mod futures;
 
@@ -246,12 +249,15 @@ pub use executor::{
 };
 pub use local::Local;
 pub use lock::{Lock, LockGuard, LockGuardArc};
+pub use panic::Panic;
 pub use queue::{
     BlockingIter, Fifo, GenericQueue, GetTimeoutError, Lifo, LifoQueue, Order, Prioritized,
     Priority, PriorityQueue, PutError, PutTimeoutError, Queue, QueueRef, QueueWaiting, ShutDown,
     TaskDoneError, TryGetError, TryPutError,
 };
 pub use rlock::{RLock, RLockGuard, RLockGuardArc};
+pub use timer::{Repeat, Timer};
+pub use thread::{Thread, ThreadBuilder, ThreadError, ThreadHandle};
 pub use semaphore::{
     AcquireTimeoutError, AsSemaphore, BoundedSemaphore, Closed, OverRelease, Semaphore,
     SemaphorePermit, SemaphorePermitArc, TryAcquireError,

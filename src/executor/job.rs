@@ -20,7 +20,8 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use super::error::{JobError, JobPanic, panic_message};
+use super::error::{JobError, JobPanic};
+use crate::panic::panic_message;
 use crate::core::{Op, Signal, Strategy, block_forever, blocking_mode, waiting_future};
 use crate::event::{Event, EventWait};
 use crate::semaphore::Semaphore;

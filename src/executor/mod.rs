@@ -419,7 +419,7 @@ impl Inner {
                 Err(payload) => Some((
                     format!(
                         "an initializer panicked: {}",
-                        error::panic_message(&*payload)
+                        crate::panic::panic_message(&*payload)
                     ),
                     Some(payload),
                 )),
