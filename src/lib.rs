@@ -256,9 +256,9 @@ pub use queue::{
     TaskDoneError, TryGetError, TryPutError,
 };
 pub use rlock::{RLock, RLockGuard, RLockGuardArc};
-pub use timer::{Repeat, Timer};
-pub use thread::{Thread, ThreadBuilder, ThreadError, ThreadHandle};
 pub use semaphore::{
     AcquireTimeoutError, AsSemaphore, BoundedSemaphore, Closed, OverRelease, Semaphore,
     SemaphorePermit, SemaphorePermitArc, TryAcquireError,
 };
+pub use thread::{Thread, ThreadBuilder, ThreadError, ThreadHandle};
+pub use timer::{Repeat, Timer};

@@ -261,7 +261,10 @@ impl fmt::Debug for Thread {
 
 /// Whether `t` is the thread we run on.
 fn is_current(t: &Thread) -> bool {
-    let mine = CURRENT.try_with(|c| c.get().map(|c| c.0.ident())).ok().flatten();
+    let mine = CURRENT
+        .try_with(|c| c.get().map(|c| c.0.ident()))
+        .ok()
+        .flatten();
     match mine {
         Some(id) => id == t.ident(),
         None => t.record.origin == Origin::Main && on_main_thread(),
@@ -1237,7 +1240,9 @@ impl NonDaemonJoin {
     fn next(&self) -> Option<Thread> {
         registry()
             .values()
-            .find(|t| t.record.origin == Origin::Amphi && !t.is_daemon() && Some(t.ident()) != self.me)
+            .find(|t| {
+                t.record.origin == Origin::Amphi && !t.is_daemon() && Some(t.ident()) != self.me
+            })
             .cloned()
     }
 

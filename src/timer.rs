@@ -52,9 +52,8 @@ pub enum Repeat {
 
 type SyncFn = Box<dyn FnMut() + Send>;
 #[cfg(feature = "tokio")]
-type AsyncFn = Box<
-    dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send,
->;
+type AsyncFn =
+    Box<dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
 
 enum Action {
     Sync(SyncFn),
@@ -287,8 +286,8 @@ impl Timer {
     /// });
     /// t.start();
     /// for _ in 0..3 {
-///     beats.acquire().timeout(Duration::from_secs(10)).await.unwrap().forget();
-/// }
+    ///     beats.acquire().timeout(Duration::from_secs(10)).await.unwrap().forget();
+    /// }
     /// t.cancel();
     /// # }
     /// ```

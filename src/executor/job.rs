@@ -21,9 +21,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use super::error::{JobError, JobPanic};
-use crate::panic::panic_message;
 use crate::core::{Op, Signal, Strategy, block_forever, blocking_mode, waiting_future};
 use crate::event::{Event, EventWait};
+use crate::panic::panic_message;
 use crate::semaphore::Semaphore;
 
 /// A closure run once by a worker, that can give itself back (as `Any`)
