@@ -247,6 +247,21 @@ assert_impl_all!(amphi::ExecutorStats: Send, Sync, Copy, Debug, Default);
 // touches its own); a value that cannot move between threads (`Rc`) is not
 // accepted by the type at all (`T: Send`).
 assert_impl_all!(amphi::Local<Cell<u8>>: Send, Sync, Unpin, Debug, Default);
+// Threads and timers: handles and records are Send + Sync + Clone; a
+// handle carries a `T: Send` result, so it is Send + Sync for any such T
+// (only the join that takes it touches it, under a lock).
+assert_impl_all!(amphi::Thread: Send, Sync, Unpin, Debug, Clone);
+assert_impl_all!(amphi::ThreadHandle<Cell<u8>>: Send, Sync, Unpin, Debug, Clone);
+assert_impl_all!(amphi::ThreadBuilder: Send, Sync, Debug, Clone, Default);
+assert_impl_all!(amphi::ThreadError: Send, Sync, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::thread::SpawnError<Job>: Send, Sync, Debug, Display, std::error::Error);
+assert_impl_all!(amphi::futures::ThreadJoin<'static, u8>: Send, Sync, Unpin, Future<Output = Result<u8, amphi::ThreadError>>);
+assert_impl_all!(amphi::futures::ThreadWait<'static>: Send, Sync, Unpin, Future<Output = ()>);
+assert_impl_all!(amphi::futures::NonDaemonJoin: Send, Sync, Unpin, Future<Output = ()>);
+assert_impl_all!(amphi::Timer: Send, Sync, Unpin, Debug, Clone);
+assert_impl_all!(amphi::Repeat: Send, Sync, Copy, Debug, Eq);
+assert_impl_all!(amphi::Panic: Send, Sync, Debug, Display, std::error::Error);
+const _: () = assert_static::<amphi::ThreadHandle<u8>>();
 assert_impl_all!(amphi::BlockingIter<'static, u8, amphi::Fifo>: Send, Sync, Debug, Iterator<Item = u8>);
 assert_impl_all!(Timeout<amphi::futures::Get<Arc<amphi::Queue<u8>>>>: Send, Future<Output = Result<u8, amphi::GetTimeoutError>>);
 assert_impl_all!(amphi::TryPutError<Rc<u8>>: Debug, Display);
