@@ -119,6 +119,9 @@ GROUP_ORDER = [
     "executor_throughput_1",
     "executor_throughput_4",
     "executor_map_10k",
+    "timer_arm_cancel_10k",
+    "timer_fire_10k",
+    "thread_spawn_join",
 ]
 
 WHAT_IS_ONE_ITERATION = {
@@ -158,6 +161,9 @@ WHAT_IS_ONE_ITERATION = {
     "executor_throughput_1": "10^4 trivial jobs from 1 thread, all results collected, 4 workers",
     "executor_throughput_4": "10^4 trivial jobs from 4 threads, all results collected, 4 workers",
     "executor_map_10k": "map over 10^4 items (a small computation each), results in order, 4 workers",
+    "timer_arm_cancel_10k": "10^4 timers armed (due in an hour), then all cancelled",
+    "timer_fire_10k": "10^4 timers due over 50 ms, until the last has fired (lateness: lateness.txt)",
+    "thread_spawn_join": "one thread spawned and joined",
 }
 
 
@@ -360,6 +366,15 @@ README_ROWS = {
             ("spawn_blocking_vec", "tokio spawn_blocking per item"),
         ],
     ),
+    "timer_arm_cancel_10k": (
+        "10^4 timers armed + cancelled",
+        [("tokio_sleep", "tokio sleep tasks"), ("std_thread_per_timer", "a std thread each")],
+    ),
+    "timer_fire_10k": (
+        "10^4 timers over 50 ms, until all fired",
+        [("tokio_sleep", "tokio sleep tasks"), ("std_thread_per_timer", "a std thread each")],
+    ),
+    "thread_spawn_join": ("thread spawn + join", [("std", "std")]),
 }
 
 
