@@ -94,7 +94,9 @@ impl Thread {
     }
 
     /// amphi's number for the thread: unique for the life of the process
-    /// and never reused (Python's `ident` is the OS's, which can be).
+    /// and never reused (Python's `ident` is the OS's, which can be). The
+    /// main thread's is 0; the others count up from 1 in the order amphi
+    /// first saw them, which is the order of [`enumerate`].
     ///
     /// # Examples
     ///
@@ -287,9 +289,15 @@ fn registry() -> MutexGuard<'static, BTreeMap<u64, Thread>> {
 }
 
 fn new_record(name: String, daemon: bool, origin: Origin) -> Thread {
+    // The main thread is ident 0, first in `enumerate` as in Python,
+    // whenever its record is made.
+    let ident = match origin {
+        Origin::Main => 0,
+        _ => NEXT_IDENT.fetch_add(1, Ordering::Relaxed),
+    };
     Thread {
         record: Arc::new(Record {
-            ident: NEXT_IDENT.fetch_add(1, Ordering::Relaxed),
+            ident,
             name,
             daemon,
             origin,
