@@ -126,7 +126,11 @@ impl Wave {
     }
 
     fn percentiles(&self) -> (Duration, Duration) {
-        let mut v: Vec<u64> = self.late.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+        let mut v: Vec<u64> = self
+            .late
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect();
         v.sort_unstable();
         let at = |q: f64| Duration::from_nanos(v[((v.len() - 1) as f64 * q) as usize]);
         (at(0.50), at(0.99))
@@ -199,7 +203,8 @@ fn fire(c: &mut Criterion) {
     for l in &lines {
         println!("{l}");
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion/timer_fire_10k");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion/timer_fire_10k");
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join("lateness.txt"), lines.join("\n") + "\n");
 }

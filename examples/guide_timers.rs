@@ -131,7 +131,11 @@ async fn debounced_save(t0: Instant) {
     assert!(save.join().timeout(LIMIT).await, "never saved");
     let saved = doc.saved.lock().unwrap().clone();
     let last = doc.text.lock().unwrap().clone();
-    assert_eq!(saved, [last.clone()], "one save, with the last edit");
+    assert_eq!(
+        saved,
+        std::slice::from_ref(&last),
+        "one save, with the last edit"
+    );
     assert_eq!(last.len(), 7);
 
     // A second document is closed before its save is due: the cancel says

@@ -12,6 +12,15 @@
 //! blocked on by threads, and [`as_completed`] and [`wait`] watch many at
 //! once, in both worlds.
 //!
+//! A [`Timer`] calls a function after a delay, or repeatedly at a fixed
+//! rate or delay ([`Repeat`]); every timer of the process shares one
+//! scheduler thread, [`Timer::cancel`] says whether it prevented the call
+//! and [`Timer::reset`] postpones it. [`thread`] gives OS threads Python's
+//! vocabulary: names, a daemon flag, the registry
+//! ([`thread::current_thread`], [`thread::enumerate`]), an excepthook, and
+//! a [`ThreadHandle::join`] that a task awaits and a thread blocks on with
+//! a timeout told apart from the result. [`Local`] is `threading.local`.
+//!
 //! # The naming grid
 //!
 //! | form | example | meaning |
@@ -96,6 +105,17 @@
 //! | `as_completed(fs, timeout)` | `amphi::as_completed(hs).timeout(t)` (iterator) | `.stream()` |
 //! | `wait(fs, timeout, return_when)` | `amphi::wait(hs, ReturnWhen::..).wait_timeout(t)` | `.timeout(t).await` |
 //! | `ex.shutdown(wait, cancel_futures)` | `ex.shutdown_blocking(c)`; `wait=False`: drop the returned future | `ex.shutdown(c).await` |
+//! | `t = Thread(target=f, name=n, daemon=d); t.start()` | `let t = ThreadBuilder::new().name(n).daemon(d).spawn(f)?` or [`thread::spawn`] | same |
+//! | `t.join()` / `t.join(s)` | `t.join_blocking()` → the value or the panic / `t.join().wait_timeout(d)` (`None`: still running) | `t.join().await` / `t.join().timeout(d).await` |
+//! | `t.is_alive()`, `name`, `ident`, `native_id`, `daemon` | `t.is_alive()`, `t.name()`, `t.thread().ident()`, `.native_id()`, `.is_daemon()` | same |
+//! | `current_thread()`, `main_thread()`, `enumerate()`, `active_count()`, `get_ident()`, `get_native_id()` | the same names in [`thread`] | same |
+//! | `threading.excepthook = f` | [`thread::set_excepthook`]`(f)`, [`thread::reset_excepthook`] | same |
+//! | (interpreter exit joins non-daemon threads) | [`thread::join_non_daemon_blocking`] last in `main` | `thread::join_non_daemon().await` |
+//! | `t = Timer(s, f); t.start()` | `Timer::new(d, f).start()` or `Timer::after(d, f)` | `Timer::new_async(d, \|\| async { .. })` |
+//! | `t.cancel()` | `t.cancel()` → `bool` (whether it prevented the call) | same |
+//! | `t.join()`, `t.finished.wait(s)` | `t.join_blocking()`, `t.join().wait_timeout(d)` | `t.join().await` |
+//! | (no Python equivalent) | `t.reset()`, `Timer::repeating(period, Repeat::FixedRate, f)` | `Timer::repeating_async(..)` |
+//! | `settrace`, `setprofile` | no use in Rust (no interpreter) | |
 //!
 //! Where the queues differ from Python on purpose: `shutdown(true)` returns
 //! the items it removes (Python drops them); equal priorities leave in put

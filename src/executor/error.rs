@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
-/// A job that panicked (the crate's [`Panic`], under the name the executor
+/// A job that panicked (the crate's [`Panic`](crate::Panic), under the name the executor
 /// has always used).
 pub type JobPanic = crate::panic::Panic;
 
