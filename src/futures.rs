@@ -25,3 +25,4 @@ pub use crate::queue::{Get, GetMany, GetStream, Join, Put, PutMany};
 pub use crate::rlock::{RLockArcFuture, RLockFuture};
 pub use crate::semaphore::{AcquireArcFuture, AcquireFuture};
 pub use crate::thread::{NonDaemonJoin, ThreadJoin, ThreadWait};
+pub use crate::timer::TimerJoin;

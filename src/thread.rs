@@ -79,7 +79,8 @@ pub struct Thread {
 
 impl Thread {
     /// The thread's name: the one given to the builder, else `Thread-N`
-    /// (Python's default). The main thread is `MainThread`; a dummy thread
+    /// (Python's default, without Python's ` (target)` suffix: a Rust
+    /// closure has no name). The main thread is `MainThread`; a dummy thread
     /// takes its std name, else `Dummy-N`. The OS thread of an amphi thread
     /// carries the same name (`std::thread::current().name()`).
     ///
@@ -187,9 +188,10 @@ impl Thread {
     ///
     /// # Blocking
     ///
-    /// `.await` it, or block with `.wait()` / `.wait_timeout(d)`.
-    /// Blocking on the thread's own end from that thread panics (it could
-    /// never return), as Python's `RuntimeError`.
+    /// `.await` it, or block with `.wait()` / `.wait_timeout(d)`. A join
+    /// of a thread from that thread itself (blocking or awaited, any
+    /// timeout) panics: it could never see the end (Python's
+    /// `RuntimeError`).
     ///
     /// # Cancel safety
     ///
@@ -238,9 +240,10 @@ impl Thread {
         self.join().wait()
     }
 
-    /// Panics if a blocking join of this thread runs on the thread itself.
-    fn refuse_self_join(&self, s: &Strategy<'_, '_>) {
-        if matches!(s, Strategy::Blocking(_)) && is_current(self) {
+    /// Panics if a join of this thread runs on the thread itself, whatever
+    /// the strategy and the timeout (it could never see the end).
+    fn refuse_self_join(&self) {
+        if is_current(self) {
             panic!(
                 "amphi: thread {:?} cannot join itself (it would wait for ever)",
                 self.name()
@@ -325,9 +328,13 @@ struct Current(Thread);
 
 impl Drop for Current {
     fn drop(&mut self) {
-        // A dummy thread ends with its thread-local storage. An amphi
-        // thread was finished by its own wrapper already.
-        if self.0.is_dummy() {
+        // A thread ends with its thread-local storage: an amphi thread's
+        // entry was set before its function ran, so (on the platforms
+        // where std runs these destructors in reverse order) the values
+        // its function put in thread-locals are dropped before a join
+        // returns, as with std's join. The main thread's storage goes, if
+        // ever, with the process.
+        if self.0.record.origin != Origin::Main {
             finish(&self.0);
         }
     }
@@ -354,10 +361,23 @@ fn native_id_now() -> Option<u64> {
 /// Whether the calling thread is the process's main thread: on Linux its
 /// id is the process id; elsewhere std names it `main`.
 fn on_main_thread() -> bool {
-    match native_id_now() {
+    thread_local! {
+        static MAIN_HERE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+    }
+    let look = || match native_id_now() {
         Some(tid) => tid == u64::from(std::process::id()),
         None => std::thread::current().name() == Some("main"),
-    }
+    };
+    MAIN_HERE
+        .try_with(|m| match m.get() {
+            Some(known) => known,
+            None => {
+                let known = look();
+                m.set(Some(known));
+                known
+            }
+        })
+        .unwrap_or_else(|_| look())
 }
 
 /// The main thread's record: Python's `threading.main_thread()`. It is in
@@ -429,7 +449,9 @@ pub fn current_thread() -> Thread {
     })
 }
 
-/// `current_thread().ident()`: Python's `threading.get_ident()`.
+/// `current_thread().ident()`: Python's `threading.get_ident()`. On a
+/// thread amphi did not start, this makes its dummy record (it joins
+/// [`enumerate`]), since the ident is the record's.
 ///
 /// # Examples
 ///
@@ -542,7 +564,9 @@ static EXCEPTHOOK: RwLock<Option<Arc<Hook>>> = RwLock::new(None);
 /// The default hook does nothing: Rust's panic hook has already printed
 /// `thread 'NAME' panicked at ...: MESSAGE` to stderr, which is what
 /// Python's default excepthook prints. A hook that panics is caught and
-/// reported on stderr. Threads amphi did not start are not covered (set a
+/// reported on stderr. A panic in a [`Timer`](crate::Timer)'s call comes
+/// here too (its `thread()` is the thread that ran the call). Other
+/// threads amphi did not start are not covered (set a
 /// `std::panic::set_hook` for those).
 ///
 /// # Examples
@@ -576,7 +600,7 @@ pub fn reset_excepthook() {
     *EXCEPTHOOK.write().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
-fn run_excepthook(thread: &Thread, panic: &Panic) {
+pub(crate) fn run_excepthook(thread: &Thread, panic: &Panic) {
     let hook = EXCEPTHOOK.read().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(hook) = hook {
         let args = ExceptHookArgs { thread, panic };
@@ -652,6 +676,12 @@ impl ThreadBuilder {
     /// [`join_non_daemon`]: call it at the end of `main` (Python does it
     /// for you) to wait for every non-daemon amphi thread, and leave out
     /// the daemons (a heartbeat, a watchdog). Nothing else depends on it.
+    ///
+    /// amphi's own threads (an executor's workers, the timers' callback
+    /// threads) count as threads amphi did not start, so a thread that a
+    /// job or a timer call spawns is a daemon unless told `daemon(false)`;
+    /// and pending timers are not waited for (Python waits for a pending
+    /// non-daemon `Timer`): cancel or join them before `main` ends.
     ///
     /// # Examples
     ///
@@ -759,14 +789,20 @@ fn run_thread<T>(thread: Thread, slot: Arc<Mutex<Slot<T>>>, f: impl FnOnce() -> 
     if let Some(id) = native_id_now() {
         let _ = thread.record.native_id.set(id);
     }
-    let _ = CURRENT.try_with(|c| c.set(Current(thread.clone())));
+    let registered = CURRENT
+        .try_with(|c| c.set(Current(thread.clone())).is_ok())
+        .unwrap_or(false);
     let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(|p| Panic::of("thread", p));
     if let Err(p) = &outcome {
         run_excepthook(&thread, p);
     }
     *lock(&slot) = Slot::Done(outcome);
     drop(slot);
-    finish(&thread);
+    // The thread finishes when its thread-local entry is dropped (see
+    // `Current`), after the thread-locals its function used.
+    if !registered {
+        finish(&thread);
+    }
 }
 
 /// Starts an amphi thread with the default name and daemon flag:
@@ -1007,7 +1043,8 @@ impl<T> ThreadHandle<T> {
     /// # Blocking
     ///
     /// `.await` it, or block with `.wait()` / `.wait_timeout(d)` (no
-    /// runtime needed). A blocking join of a thread by itself panics.
+    /// runtime needed). A join of a thread from that thread itself
+    /// (blocking or awaited, any timeout) panics.
     ///
     /// # Cancel safety
     ///
@@ -1087,7 +1124,7 @@ impl<T> Op for ThreadJoin<'_, T> {
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<Self::Output> {
-        self.handle.thread.refuse_self_join(s);
+        self.handle.thread.refuse_self_join();
         let handle = self.handle;
         self.done
             .poll_op(s)
@@ -1146,7 +1183,7 @@ impl Op for ThreadWait<'_> {
     }
 
     fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<()> {
-        self.thread.refuse_self_join(s);
+        self.thread.refuse_self_join();
         self.done.poll_op(s).map(|_| ())
     }
 

@@ -1,29 +1,35 @@
 //! Python's `threading.Timer`, plus repeating timers and an async form.
 //!
 //! One scheduler thread (`amphi-timer`, started on first use) keeps every
-//! armed timer of the process in a binary heap ordered by deadline and
-//! sleeps on a condition variable until the earliest one; 10^4 pending
-//! timers cost that one thread and a heap entry each. A due call runs on a
-//! small shared [`ThreadPoolExecutor`] (`amphi-timer-callback_N` threads,
-//! at most `max(4, cpus)`, started as needed and reused), so that one slow
-//! callback does not hold up the others; an async timer's call is spawned
-//! on the tokio runtime it was made in.
+//! armed timer of the process in one ordered map keyed by deadline and
+//! sleeps on a condition variable until the earliest; 10^4 pending timers
+//! cost that one thread and a map entry each. A due call runs on a shared
+//! [`ThreadPoolExecutor`] (`amphi-timer-callback_N` threads, at most
+//! [`CALLBACK_THREADS`], started only when no idle one is there, and
+//! kept), so that a slow callback does not hold up the others; an async
+//! timer's call is spawned on the tokio runtime it was made in.
 //!
-//! A hand-written heap rather than a timer-wheel crate: the timers need
-//! exact cancellation and postponement under their own lock (the heap
-//! entry is only a hint; the timer's state says what is due), and a heap
-//! of 10^4 entries costs a few microseconds per operation.
+//! An ordered map rather than a timer-wheel crate or a binary heap: a
+//! timer needs exact cancellation (its entry leaves the map at `cancel`, so
+//! a cancelled timer holds nothing until its deadline) and cheap
+//! postponement under its own lock (a postponed timer keeps its earlier
+//! entry, which files it again when it comes up, so a debounce that resets
+//! on every keystroke costs no map operation), and a map of 10^4 entries
+//! costs a microsecond or so per operation.
 
-use std::cmp::Ordering as CmpOrdering;
-use std::collections::BinaryHeap;
+use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use crate::core::{Op, Strategy, waiting_future};
 use crate::event::{Event, EventWait};
 use crate::executor::ThreadPoolExecutor;
+use crate::panic::Panic;
 
 /// How a repeating timer keeps time when its calls take a while.
 ///
@@ -83,8 +89,11 @@ enum Stage {
 
 struct State {
     stage: Stage,
-    /// Whether the scheduler's heap holds an entry for this timer.
-    in_heap: bool,
+    /// This timer's entry in the scheduler's map, if it has one. While
+    /// waiting, the entry is due no later than the stage's deadline (a
+    /// postponed timer keeps its earlier entry, which re-files it when it
+    /// comes up).
+    entry: Option<Key>,
     calls: u64,
     panicked: bool,
 }
@@ -161,7 +170,7 @@ impl Timer {
                 repeat,
                 state: Mutex::new(State {
                     stage: Stage::New,
-                    in_heap: false,
+                    entry: None,
                     calls: 0,
                     panicked: false,
                 }),
@@ -329,7 +338,9 @@ impl Timer {
     /// timer was cancelled already. Python's `cancel()` cannot tell.
     ///
     /// A call that runs is never interrupted; [`join`](Self::join) waits
-    /// for it.
+    /// for it, while [`is_finished`](Self::is_finished) and
+    /// [`is_cancelled`](Self::is_cancelled) are true as soon as a
+    /// repeating timer is cancelled (Python sets `finished` at the cancel).
     ///
     /// # Examples
     ///
@@ -346,6 +357,11 @@ impl Timer {
         match &mut st.stage {
             Stage::New | Stage::Waiting(_) => {
                 st.stage = Stage::Cancelled;
+                // Out of the scheduler at once: a cancelled timer whose
+                // handles are gone lets go of its closure now.
+                if let Some(key) = st.entry.take() {
+                    scheduler().remove(key);
+                }
                 self.inner.finished.set();
                 true
             }
@@ -397,14 +413,8 @@ impl Timer {
         }
     }
 
-    /// Sets the stage to "waiting for `at`", with a heap entry no later
-    /// than `at` (an earlier stale entry is re-pushed when it comes up).
     fn arm(&self, st: &mut State, at: Instant) {
-        st.stage = Stage::Waiting(at);
-        if !st.in_heap {
-            st.in_heap = true;
-            scheduler().push(at, Arc::clone(&self.inner));
-        }
+        self.inner.arm(st, at);
     }
 
     /// Whether the timer is waiting or running a call (Python: from
@@ -427,7 +437,10 @@ impl Timer {
     }
 
     /// Whether it is finished or cancelled: Python's
-    /// `timer.finished.is_set()`.
+    /// `timer.finished.is_set()`. A repeating timer cancelled during a call
+    /// is finished at once (its call still runs: [`join`](Self::join)
+    /// waits for it); a one-shot's running call cannot be cancelled, so it
+    /// is finished when the call returns.
     ///
     /// # Examples
     ///
@@ -439,7 +452,7 @@ impl Timer {
     pub fn is_finished(&self) -> bool {
         matches!(
             lock(&self.inner.state).stage,
-            Stage::Finished | Stage::Cancelled
+            Stage::Finished | Stage::Cancelled | Stage::Running { stop: true, .. }
         )
     }
 
@@ -454,7 +467,10 @@ impl Timer {
     /// assert!(t.is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        matches!(lock(&self.inner.state).stage, Stage::Cancelled)
+        matches!(
+            lock(&self.inner.state).stage,
+            Stage::Cancelled | Stage::Running { stop: true, .. }
+        )
     }
 
     /// How many calls have begun.
@@ -471,8 +487,11 @@ impl Timer {
         lock(&self.inner.state).calls
     }
 
-    /// Whether a call panicked (which finished the timer; Rust's panic
-    /// hook has printed the message).
+    /// Whether a call panicked (which finished the timer). Rust's panic
+    /// hook has printed the message, and the
+    /// [excepthook](crate::thread::set_excepthook) was called with it, on
+    /// the thread that ran the call (as Python's, for which a `Timer` is a
+    /// thread).
     ///
     /// # Examples
     ///
@@ -511,21 +530,24 @@ impl Timer {
         self.inner.repeat
     }
 
-    /// Waits until the timer is finished or cancelled (a running call
-    /// included): Python's `timer.join()` / `timer.finished.wait()`.
-    /// Output `bool`, `true`; the timed forms give `false` when the time
-    /// ran out first. A repeating timer finishes only when cancelled (or
-    /// when a call panics). A timer never started, or a `join` inside the
-    /// timer's own call, waits until someone else cancels it.
+    /// Waits until the timer is finished or cancelled and no call of it
+    /// runs: Python's `timer.join()`. Output `()`; the timed forms give
+    /// `bool` (`false`: the time ran out first). A repeating timer
+    /// finishes only when cancelled (or when a call panics). A timer never
+    /// started waits until it is cancelled, or started and done.
     ///
     /// # Blocking
     ///
     /// `.await` it, or block with `.wait()` / `.wait_timeout(d)`, or
-    /// [`join_blocking`](Self::join_blocking); no runtime needed.
+    /// [`join_blocking`](Self::join_blocking); no runtime needed. A join
+    /// from inside the timer's own call (blocking or awaited, any timeout)
+    /// panics, as Python's "cannot join current thread": it would wait for
+    /// the call it runs in.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe (an [`Event`] wait).
+    /// Cancel safe: the end is a broadcast ([`Event`]); a dropped join
+    /// takes nothing from anybody.
     ///
     /// # Examples
     ///
@@ -536,15 +558,19 @@ impl Timer {
     /// t.cancel();
     /// assert!(t.join().wait_timeout(Duration::ZERO));
     /// ```
-    pub fn join(&self) -> EventWait<'_> {
-        self.inner.finished.wait()
+    pub fn join(&self) -> TimerJoin<'_> {
+        TimerJoin {
+            timer: self,
+            done: self.inner.finished.wait(),
+        }
     }
 
     /// Blocks until the timer is finished or cancelled: `join().wait()`.
     ///
     /// # Blocking
     ///
-    /// Parks the thread (see [`EventWait::wait`]).
+    /// Parks the thread (see [`TimerJoin::wait`]). Panics inside the
+    /// timer's own call.
     ///
     /// # Cancel safety
     ///
@@ -593,6 +619,90 @@ where
 }
 
 // ---------------------------------------------------------------------------
+// Joining.
+// ---------------------------------------------------------------------------
+
+/// A wait until a timer is finished and no call of it runs, from
+/// [`Timer::join`]. Output `()`; the timed forms give `bool` (`false`: the
+/// time ran out).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let t = amphi::Timer::after(Duration::ZERO, || ());
+/// let fut: amphi::futures::TimerJoin<'_> = t.join();
+/// assert!(fut.wait_timeout(Duration::from_secs(10)));
+/// ```
+#[must_use = "futures do nothing unless you `.await` them; to block the thread instead, call `.wait()` on it or use `Timer::join_blocking`"]
+pub struct TimerJoin<'a> {
+    timer: &'a Timer,
+    done: EventWait<'a>,
+}
+
+impl fmt::Debug for TimerJoin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerJoin")
+            .field("timer", self.timer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Op for TimerJoin<'_> {
+    type Output = ();
+    type Timed = bool;
+
+    fn name(&self) -> &'static str {
+        "Timer::join"
+    }
+
+    fn poll_op(&mut self, s: &mut Strategy<'_, '_>) -> Poll<()> {
+        if IN_CALL.with(Cell::get) == Arc::as_ptr(&self.timer.inner) as usize {
+            panic!("amphi: a timer's call cannot join its own timer (it would wait for itself)");
+        }
+        self.done.poll_op(s).map(|_| ())
+    }
+
+    fn poll_expired(&mut self, s: &mut Strategy<'_, '_>) -> Poll<bool> {
+        self.done.poll_expired(s)
+    }
+
+    fn in_time((): ()) -> bool {
+        true
+    }
+}
+
+waiting_future! {
+    impl['a] TimerJoin<'a> => (), timed bool;
+    example: "```
+use std::time::Duration;
+let t = amphi::Timer::after(Duration::ZERO, || ());
+assert!(t.join().wait_timeout(Duration::from_secs(10)));
+```"
+}
+
+thread_local! {
+    /// The timer whose call runs on this thread now (its `Inner`'s
+    /// address), 0 if none: a join from inside it is refused.
+    static IN_CALL: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks this thread as running a call of `inner` until dropped.
+struct InCall(usize);
+
+impl InCall {
+    fn enter(inner: &Arc<Inner>) -> InCall {
+        InCall(IN_CALL.with(|c| c.replace(Arc::as_ptr(inner) as usize)))
+    }
+}
+
+impl Drop for InCall {
+    fn drop(&mut self) {
+        IN_CALL.with(|c| c.set(self.0));
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Firing and finishing a call.
 // ---------------------------------------------------------------------------
 
@@ -600,16 +710,40 @@ where
 enum Ended {
     Returned,
     Panicked,
-    /// Its runtime dropped the task before it completed: the timer stops.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    /// It never ran to its end: its runtime dropped the task (it shut
+    /// down), or no thread could be started for it. The timer finishes.
     Dropped,
 }
 
+/// A caught panic of a call goes to the excepthook, as Python's `Timer`
+/// (a thread) sends its exceptions there.
+fn report(payload: Box<dyn std::any::Any + Send>) {
+    let panic = Panic::of("timer callback", payload);
+    crate::thread::run_excepthook(&crate::thread::current_thread(), &panic);
+}
+
 impl Inner {
-    /// The scheduler popped this timer's heap entry at `now`.
-    fn due(self: &Arc<Self>, now: Instant) {
+    /// Sets the stage to "waiting for `at`", with a scheduler entry due
+    /// no later than `at`.
+    fn arm(self: &Arc<Self>, st: &mut State, at: Instant) {
+        st.stage = Stage::Waiting(at);
+        match st.entry {
+            Some(key) if key.0 <= at => {}
+            Some(key) => {
+                scheduler().remove(key);
+                st.entry = Some(scheduler().insert(at, Arc::clone(self)));
+            }
+            None => st.entry = Some(scheduler().insert(at, Arc::clone(self))),
+        }
+    }
+
+    /// The scheduler took this timer's entry `key` off its map at `now`.
+    fn due(self: &Arc<Self>, key: Key, now: Instant) {
         let mut st = lock(&self.state);
-        st.in_heap = false;
+        if st.entry != Some(key) {
+            return; // cancelled (and perhaps re-armed) since
+        }
+        st.entry = None;
         match st.stage {
             Stage::Waiting(at) if at <= now => {
                 st.stage = Stage::Running {
@@ -621,11 +755,7 @@ impl Inner {
                 drop(st);
                 self.dispatch();
             }
-            Stage::Waiting(at) => {
-                // Postponed since this entry was pushed.
-                st.in_heap = true;
-                scheduler().push(at, Arc::clone(self));
-            }
+            Stage::Waiting(at) => self.arm(&mut st, at), // postponed since
             _ => {}
         }
     }
@@ -633,32 +763,33 @@ impl Inner {
     fn dispatch(self: &Arc<Self>) {
         let action = lock(&self.action).take().expect("calls never overlap");
         match action {
-            Action::Sync(mut f) => {
-                let me = Arc::clone(self);
-                let job = move || {
-                    let ok = catch_unwind(AssertUnwindSafe(&mut f)).is_ok();
-                    *lock(&me.action) = Some(Action::Sync(f));
-                    me.ended(if ok { Ended::Returned } else { Ended::Panicked });
+            Action::Sync(f) => {
+                let call = SyncCall {
+                    inner: Arc::clone(self),
+                    f: Some(f),
                 };
-                if let Err(refused) = callback_pool().try_submit(job) {
-                    // The shared pool never shuts down; run it here if it
-                    // ever refuses.
+                let job = move || call.run();
+                // A pool that broke (no worker thread could start) is
+                // replaced by a fresh one; if that one refuses too, the
+                // call runs here.
+                let retried = callback_pool()
+                    .try_submit(job)
+                    .or_else(|refused| callback_pool().try_submit(refused.into_inner()));
+                if let Err(refused) = retried {
                     (refused.into_inner())();
                 }
             }
             #[cfg(feature = "tokio")]
-            Action::Async(handle, mut make) => {
-                let fut = make();
-                let guard = CallGuard {
+            Action::Async(handle, make) => {
+                let mut call = AsyncCall {
                     inner: Arc::clone(self),
                     parts: Some((handle.clone(), make)),
-                    completed: false,
+                    fut: None,
+                    how: None,
                 };
-                drop(handle.spawn(async move {
-                    let mut guard = guard;
-                    fut.await;
-                    guard.completed = true;
-                }));
+                // The future is made inside the task, on the runtime
+                // (its maker may need the runtime's context).
+                drop(handle.spawn(std::future::poll_fn(move |cx| call.poll_call(cx))));
             }
         }
     }
@@ -687,13 +818,7 @@ impl Inner {
             }),
         };
         match next {
-            Some(at) => {
-                st.stage = Stage::Waiting(at);
-                if !st.in_heap {
-                    st.in_heap = true;
-                    scheduler().push(at, Arc::clone(self));
-                }
-            }
+            Some(at) => self.arm(&mut st, at),
             None => {
                 st.stage = Stage::Finished;
                 self.finished.set();
@@ -715,110 +840,173 @@ fn next_tick(tick: Instant, period: Duration, now: Instant) -> Instant {
     after(tick, Duration::from_nanos(step))
 }
 
-/// Ends an async call when its task is done, panicked or dropped.
-#[cfg(feature = "tokio")]
-struct CallGuard {
+/// A sync call on its way to a callback thread. Dropped without running
+/// (its pool failed it), it finishes the timer instead of stranding it.
+struct SyncCall {
     inner: Arc<Inner>,
-    parts: Option<(tokio::runtime::Handle, AsyncFn)>,
-    completed: bool,
+    f: Option<SyncFn>,
 }
 
-#[cfg(feature = "tokio")]
-impl Drop for CallGuard {
-    fn drop(&mut self) {
-        if let Some((handle, make)) = self.parts.take() {
-            *lock(&self.inner.action) = Some(Action::Async(handle, make));
-        }
-        let how = if self.completed {
-            Ended::Returned
-        } else if std::thread::panicking() {
-            Ended::Panicked
-        } else {
-            Ended::Dropped
+impl SyncCall {
+    fn run(mut self) {
+        let mut f = self.f.take().expect("runs once");
+        let outcome = {
+            let _in = InCall::enter(&self.inner);
+            catch_unwind(AssertUnwindSafe(&mut f))
         };
-        self.inner.ended(how);
+        *lock(&self.inner.action) = Some(Action::Sync(f));
+        match outcome {
+            Ok(()) => self.inner.ended(Ended::Returned),
+            Err(payload) => {
+                report(payload);
+                self.inner.ended(Ended::Panicked);
+            }
+        }
     }
 }
 
-/// The threads that run sync timers' calls.
-fn callback_pool() -> &'static ThreadPoolExecutor {
-    static POOL: OnceLock<ThreadPoolExecutor> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-        ThreadPoolExecutor::builder()
-            .max_workers(cpus.max(4))
-            .thread_name_prefix("amphi-timer-callback")
-            .build()
-            .expect("a valid pool")
-    })
+impl Drop for SyncCall {
+    fn drop(&mut self) {
+        if let Some(f) = self.f.take() {
+            *lock(&self.inner.action) = Some(Action::Sync(f));
+            self.inner.ended(Ended::Dropped);
+        }
+    }
 }
+
+/// An async call: the task's whole state. Its `Drop` ends the call, how
+/// ever the task ends (done, panicked, or dropped by its runtime).
+#[cfg(feature = "tokio")]
+struct AsyncCall {
+    inner: Arc<Inner>,
+    parts: Option<(tokio::runtime::Handle, AsyncFn)>,
+    fut: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+    how: Option<Ended>,
+}
+
+#[cfg(feature = "tokio")]
+impl AsyncCall {
+    fn poll_call(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.how.is_some() {
+            return Poll::Ready(());
+        }
+        let _in = InCall::enter(&self.inner);
+        let (fut, parts) = (&mut self.fut, &mut self.parts);
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            let make = &mut parts.as_mut().expect("until dropped").1;
+            fut.get_or_insert_with(make).as_mut().poll(cx)
+        }));
+        self.how = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(())) => Some(Ended::Returned),
+            Err(payload) => {
+                report(payload);
+                Some(Ended::Panicked)
+            }
+        };
+        Poll::Ready(())
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Drop for AsyncCall {
+    fn drop(&mut self) {
+        drop(self.fut.take());
+        if let Some((handle, make)) = self.parts.take() {
+            *lock(&self.inner.action) = Some(Action::Async(handle, make));
+        }
+        self.inner.ended(self.how.take().unwrap_or(Ended::Dropped));
+    }
+}
+
+static CALLBACK_POOL: Mutex<Option<Arc<ThreadPoolExecutor>>> = Mutex::new(None);
+
+/// The threads that run sync timers' calls: at most [`CALLBACK_THREADS`]
+/// at once, started as needed and kept. A pool that broke (a worker
+/// thread could not start: its queued calls were dropped, which finished
+/// their timers) is replaced by a fresh one.
+fn callback_pool() -> Arc<ThreadPoolExecutor> {
+    let mut pool = lock(&CALLBACK_POOL);
+    let broken = match &*pool {
+        Some(p) if p.is_broken() => pool.take(),
+        _ => None,
+    };
+    let fresh = Arc::clone(pool.get_or_insert_with(|| {
+        Arc::new(
+            ThreadPoolExecutor::builder()
+                .max_workers(CALLBACK_THREADS)
+                .thread_name_prefix("amphi-timer-callback")
+                .build()
+                .expect("a valid pool"),
+        )
+    }));
+    drop(pool);
+    drop(broken);
+    fresh
+}
+
+/// How many sync calls can run at once. Python gives every `Timer` a
+/// thread; amphi shares these, so many timers cost few threads, but a call
+/// that waits for another timer's call can wait for ever once this many
+/// calls wait at once. Keep calls short, or hand long work to a thread or
+/// an executor.
+pub(crate) const CALLBACK_THREADS: usize = 64;
 
 // ---------------------------------------------------------------------------
 // The scheduler thread.
 // ---------------------------------------------------------------------------
 
-struct Entry {
-    at: Instant,
-    seq: u64,
-    timer: Arc<Inner>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    /// Reversed: the heap's top is the earliest deadline.
-    fn cmp(&self, other: &Self) -> CmpOrdering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
+/// A scheduler entry's key: its deadline, and a number that makes it
+/// unique and keeps equal deadlines in arming order.
+type Key = (Instant, u64);
 
 struct Scheduler {
-    heap: Mutex<BinaryHeap<Entry>>,
+    map: Mutex<BTreeMap<Key, Arc<Inner>>>,
     wake: Condvar,
     seq: AtomicU64,
 }
 
 impl Scheduler {
-    fn push(&self, at: Instant, timer: Arc<Inner>) {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let mut heap = lock(&self.heap);
-        let earliest = heap.peek().is_none_or(|top| at < top.at);
-        heap.push(Entry { at, seq, timer });
-        drop(heap);
+    fn insert(&self, at: Instant, timer: Arc<Inner>) -> Key {
+        let key = (at, self.seq.fetch_add(1, Ordering::Relaxed));
+        let mut map = lock(&self.map);
+        let earliest = map.first_key_value().is_none_or(|(first, _)| key < *first);
+        map.insert(key, timer);
+        drop(map);
         if earliest {
             self.wake.notify_one();
         }
+        key
+    }
+
+    fn remove(&self, key: Key) {
+        let removed = lock(&self.map).remove(&key);
+        drop(removed); // outside the lock
     }
 
     fn run(&self) {
-        let mut heap = lock(&self.heap);
+        let mut map = lock(&self.map);
         loop {
             let now = Instant::now();
-            let wait = match heap.peek() {
+            let wait = match map.first_key_value() {
                 None => None,
-                Some(top) if top.at > now => Some(top.at - now),
+                Some((key, _)) if key.0 > now => Some(key.0 - now),
                 Some(_) => {
-                    let entry = heap.pop().expect("peeked");
-                    drop(heap);
-                    entry.timer.due(now);
-                    heap = lock(&self.heap);
+                    let (key, timer) = map.pop_first().expect("looked");
+                    drop(map);
+                    timer.due(key, now);
+                    // The last handle may be this one: the closure drops
+                    // here, outside the lock (its drop may arm a timer).
+                    drop(timer);
+                    map = lock(&self.map);
                     continue;
                 }
             };
-            heap = match wait {
-                None => self.wake.wait(heap).unwrap_or_else(|e| e.into_inner()),
+            map = match wait {
+                None => self.wake.wait(map).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     self.wake
-                        .wait_timeout(heap, d)
+                        .wait_timeout(map, d)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
@@ -827,11 +1015,17 @@ impl Scheduler {
     }
 }
 
+/// The scheduler, its thread started on first use.
+///
+/// # Panics
+///
+/// If the OS refuses the scheduler thread (then every timer call panics
+/// the same way, at the `start` or `reset` that needed it).
 fn scheduler() -> &'static Scheduler {
     static SCHEDULER: OnceLock<&'static Scheduler> = OnceLock::new();
     SCHEDULER.get_or_init(|| {
         let s: &'static Scheduler = Box::leak(Box::new(Scheduler {
-            heap: Mutex::new(BinaryHeap::new()),
+            map: Mutex::new(BTreeMap::new()),
             wake: Condvar::new(),
             seq: AtomicU64::new(0),
         }));
