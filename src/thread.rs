@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::core::{Op, Signal, Strategy, waiting_future};
+use crate::core::{Op, Signal, Strategy, block_forever, blocking_mode, waiting_future};
 use crate::event::{Event, EventWait};
 use crate::panic::Panic;
 
@@ -126,9 +126,10 @@ impl Thread {
         self.record.native_id.get().copied()
     }
 
-    /// Whether the thread runs: from `spawn` until its function has
-    /// returned or panicked (and the excepthook ran). A dummy thread is
-    /// alive until it ends; the main thread always is.
+    /// Whether the thread runs: from `spawn` until it has finished: its
+    /// function returned or panicked (and the excepthook ran), and its
+    /// thread-local values were dropped; a join returns from then on. A
+    /// dummy thread is alive until it ends; the main thread always is.
     ///
     /// # Examples
     ///
@@ -237,7 +238,8 @@ impl Thread {
     /// ```
     #[track_caller]
     pub fn join_blocking(&self) {
-        self.join().wait()
+        let mode = blocking_mode("Thread::join_blocking");
+        block_forever(&mut self.join(), mode)
     }
 
     /// Panics if a join of this thread runs on the thread itself, whatever
@@ -560,6 +562,11 @@ static EXCEPTHOOK: RwLock<Option<Arc<Hook>>> = RwLock::new(None);
 /// after the panic was caught and before the thread counts as finished (so
 /// a join that returns finds it has run). The panic still reaches the
 /// join, as `Err(ThreadError::Panicked(p))`.
+///
+/// The hook of a panicked [async timer](crate::Timer::new_async) call runs
+/// inside that call's task, on the runtime: there it must not block (on a
+/// current-thread runtime amphi's blocking calls refuse, and the refusal
+/// is reported as a panicking hook).
 ///
 /// The default hook does nothing: Rust's panic hook has already printed
 /// `thread 'NAME' panicked at ...: MESSAGE` to stderr, which is what
@@ -1012,8 +1019,9 @@ impl<T> ThreadHandle<T> {
         self.thread.name()
     }
 
-    /// The result if the thread has finished, without waiting; `None` while
-    /// it runs. Takes the result, as a join does.
+    /// The result if the thread has finished (as a join would see it),
+    /// without waiting; `None` while it runs. Takes the result, as a join
+    /// does.
     ///
     /// # Examples
     ///
@@ -1023,6 +1031,11 @@ impl<T> ThreadHandle<T> {
     /// assert_eq!(t.try_join().unwrap().unwrap(), 1);
     /// ```
     pub fn try_join(&self) -> Option<Result<T, ThreadError>> {
+        // Finished means joinable: the function returned and the thread's
+        // thread-local values were dropped.
+        if !self.thread.record.done.is_set() {
+            return None;
+        }
         let mut slot = lock(&self.slot);
         match std::mem::replace(&mut *slot, Slot::Taken) {
             Slot::Running => {
@@ -1086,7 +1099,8 @@ impl<T> ThreadHandle<T> {
     /// ```
     #[track_caller]
     pub fn join_blocking(&self) -> Result<T, ThreadError> {
-        self.join().wait()
+        let mode = blocking_mode("ThreadHandle::join_blocking");
+        block_forever(&mut self.join(), mode)
     }
 }
 
@@ -1262,7 +1276,8 @@ pub fn join_non_daemon() -> NonDaemonJoin {
 /// ```
 #[track_caller]
 pub fn join_non_daemon_blocking() {
-    join_non_daemon().wait()
+    let mode = blocking_mode("thread::join_non_daemon_blocking");
+    block_forever(&mut join_non_daemon(), mode)
 }
 
 /// The wait of [`join_non_daemon`].

@@ -26,7 +26,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use crate::core::{Op, Strategy, waiting_future};
+use crate::core::{Op, Strategy, block_forever, blocking_mode, waiting_future};
 use crate::event::{Event, EventWait};
 use crate::executor::ThreadPoolExecutor;
 use crate::panic::Panic;
@@ -323,6 +323,7 @@ impl Timer {
     /// t.cancel();
     /// ```
     pub fn start(&self) -> bool {
+        let _ = scheduler(); // started before any state changes
         let mut st = lock(&self.inner.state);
         if !matches!(st.stage, Stage::New) {
             return false;
@@ -398,6 +399,7 @@ impl Timer {
     /// t.cancel();
     /// ```
     pub fn reset(&self) {
+        let _ = scheduler(); // started before any state changes
         let mut st = lock(&self.inner.state);
         let at = after(Instant::now(), self.inner.delay);
         match &mut st.stage {
@@ -487,7 +489,8 @@ impl Timer {
         lock(&self.inner.state).calls
     }
 
-    /// Whether a call panicked (which finished the timer). Rust's panic
+    /// Whether a call panicked (which finished the timer, unless a `reset`
+    /// during that call armed it again). Rust's panic
     /// hook has printed the message, and the
     /// [excepthook](crate::thread::set_excepthook) was called with it, on
     /// the thread that ran the call (as Python's, for which a `Timer` is a
@@ -585,7 +588,8 @@ impl Timer {
     /// ```
     #[track_caller]
     pub fn join_blocking(&self) {
-        self.join().wait();
+        let mode = blocking_mode("Timer::join_blocking");
+        block_forever(&mut self.join(), mode)
     }
 }
 
@@ -710,10 +714,17 @@ impl Drop for InCall {
 enum Ended {
     Returned,
     Panicked,
-    /// It never ran to its end: its runtime dropped the task (it shut
-    /// down), or no thread could be started for it. The timer finishes.
+    /// Its runtime dropped the task before it completed (it shut down):
+    /// the timer finishes.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     Dropped,
+    /// It never began: no callback thread could be started. It is tried
+    /// again [`RETRY`] later (and not counted in `calls`).
+    NotRun,
 }
+
+/// How long a call that could not get a thread waits before it tries again.
+const RETRY: Duration = Duration::from_millis(10);
 
 /// A caught panic of a call goes to the excepthook, as Python's `Timer`
 /// (a thread) sends its exceptions there.
@@ -801,16 +812,25 @@ impl Inner {
         let Stage::Running { tick, then, stop } = st.stage else {
             unreachable!("a call ends in the running stage");
         };
+        if stop {
+            // Cancelled during the call: it stays cancelled, whatever the
+            // call did.
+            st.panicked |= matches!(how, Ended::Panicked);
+            st.stage = Stage::Cancelled;
+            self.finished.set();
+            return;
+        }
         let next = match how {
+            // A panic finishes the timer, unless a `reset` during the call
+            // (the excepthook's, say) armed it again.
             Ended::Panicked => {
                 st.panicked = true;
-                None
+                then
             }
             Ended::Dropped => None,
-            Ended::Returned if stop => {
-                st.stage = Stage::Cancelled;
-                self.finished.set();
-                return;
+            Ended::NotRun => {
+                st.calls -= 1;
+                Some(then.unwrap_or_else(|| after(now, RETRY)))
             }
             Ended::Returned => then.or_else(|| match self.repeat? {
                 Repeat::FixedDelay => Some(after(now, self.delay)),
@@ -850,26 +870,29 @@ struct SyncCall {
 impl SyncCall {
     fn run(mut self) {
         let mut f = self.f.take().expect("runs once");
-        let outcome = {
+        let how = {
+            // The excepthook runs inside the call too: a join of this timer
+            // from it is refused as well.
             let _in = InCall::enter(&self.inner);
-            catch_unwind(AssertUnwindSafe(&mut f))
+            match catch_unwind(AssertUnwindSafe(&mut f)) {
+                Ok(()) => Ended::Returned,
+                Err(payload) => {
+                    report(payload);
+                    Ended::Panicked
+                }
+            }
         };
         *lock(&self.inner.action) = Some(Action::Sync(f));
-        match outcome {
-            Ok(()) => self.inner.ended(Ended::Returned),
-            Err(payload) => {
-                report(payload);
-                self.inner.ended(Ended::Panicked);
-            }
-        }
+        self.inner.ended(how);
     }
 }
 
 impl Drop for SyncCall {
     fn drop(&mut self) {
+        // Dropped unrun: its pool could not start a thread for it.
         if let Some(f) = self.f.take() {
             *lock(&self.inner.action) = Some(Action::Sync(f));
-            self.inner.ended(Ended::Dropped);
+            self.inner.ended(Ended::NotRun);
         }
     }
 }
@@ -911,7 +934,12 @@ impl AsyncCall {
 #[cfg(feature = "tokio")]
 impl Drop for AsyncCall {
     fn drop(&mut self) {
-        drop(self.fut.take());
+        // A future that panics as it is dropped still ends the call.
+        let fut = self.fut.take();
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(fut))) {
+            report(payload);
+            self.how = Some(Ended::Panicked);
+        }
         if let Some((handle, make)) = self.parts.take() {
             *lock(&self.inner.action) = Some(Action::Async(handle, make));
         }
