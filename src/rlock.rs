@@ -610,10 +610,19 @@ impl<T: Default> Default for RLock<T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("RLock");
+        // The owner may look at the data (re-entering for it), but it
+        // should still see that the lock is held, and how deep.
+        let owned_depth = self.is_owned().then(|| self.depth());
         match self.try_lock() {
             Some(g) => d.field("data", &&*g),
             None => d.field("data", &format_args!("<locked>")),
         };
+        if let Some(depth) = owned_depth {
+            d.field(
+                "state",
+                &format_args!("<locked by the caller, depth {depth}>"),
+            );
+        }
         d.finish_non_exhaustive()
     }
 }

@@ -660,7 +660,8 @@ impl ThreadBuilder {
     }
 
     /// The thread's name (also the OS thread's). A name with a NUL byte is
-    /// refused at `spawn`.
+    /// refused at `spawn`; an empty one means the default `Thread-N`, as
+    /// in Python.
     ///
     /// # Examples
     ///
@@ -748,8 +749,9 @@ impl ThreadBuilder {
                     f,
                 });
             }
-            Some(n) => n,
-            None => format!("Thread-{}", NEXT_NAME.fetch_add(1, Ordering::Relaxed)),
+            // An empty name is the default, as in Python.
+            Some(n) if !n.is_empty() => n,
+            _ => format!("Thread-{}", NEXT_NAME.fetch_add(1, Ordering::Relaxed)),
         };
         let daemon = self.daemon.unwrap_or_else(calling_thread_is_daemon);
         let thread = new_record(name, daemon, Origin::Amphi);
