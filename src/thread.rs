@@ -4,16 +4,16 @@
 //! `main_thread`, `excepthook`).
 //!
 //! An amphi thread is a `std::thread` underneath. What amphi adds lives in
-//! one shared record per thread ([`Thread`]): its name and ident, an
-//! "alive" flag, and an [`Event`] set when it has finished, which every
-//! join (blocking, async, timed) waits on. The typed result travels in a
+//! one shared record per thread ([`Thread`]): its name and ident, and an
+//! [`Event`] set when it has finished, which every join (blocking, async,
+//! timed) waits on and which is its "alive" flag too. The typed result travels in a
 //! separate slot that only [`ThreadHandle`] can reach.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::task::Poll;
 use std::time::Duration;
@@ -44,7 +44,6 @@ struct Record {
     origin: Origin,
     /// Set by the thread itself once it runs.
     native_id: OnceLock<u64>,
-    alive: AtomicBool,
     /// Set once the thread has finished (its function returned or
     /// panicked, and the excepthook ran).
     done: Event,
@@ -139,7 +138,7 @@ impl Thread {
     /// assert!(!t.thread().is_alive());
     /// ```
     pub fn is_alive(&self) -> bool {
-        self.record.alive.load(Ordering::Acquire)
+        !self.record.done.is_set()
     }
 
     /// The daemon flag (see [`ThreadBuilder::daemon`] for what it means in
@@ -307,7 +306,6 @@ fn new_record(name: String, daemon: bool, origin: Origin) -> Thread {
             daemon,
             origin,
             native_id: OnceLock::new(),
-            alive: AtomicBool::new(true),
             done: Event::new(),
         }),
     }
@@ -317,11 +315,11 @@ fn register(t: &Thread) {
     registry().insert(t.ident(), t.clone());
 }
 
-/// The thread has finished: out of the registry, not alive, joiners woken
-/// (in that order, so a join that returned sees the registry without it).
+/// The thread has finished: out of the registry, then "done" (not alive,
+/// joiners woken), in that order, so a join that returned sees the
+/// registry without it.
 fn finish(t: &Thread) {
     registry().remove(&t.ident());
-    t.record.alive.store(false, Ordering::Release);
     t.record.done.set();
 }
 
@@ -445,7 +443,6 @@ pub fn current_thread() -> Thread {
     // unregistered record, already finished.
     found.unwrap_or_else(|_| {
         let t = new_record("Dummy-exiting".to_owned(), true, Origin::Dummy);
-        t.record.alive.store(false, Ordering::Release);
         t.record.done.set();
         t
     })

@@ -328,7 +328,8 @@ impl Timer {
         if !matches!(st.stage, Stage::New) {
             return false;
         }
-        self.arm(&mut st, after(Instant::now(), self.inner.delay));
+        self.inner
+            .arm(&mut st, after(Instant::now(), self.inner.delay));
         true
     }
 
@@ -409,14 +410,10 @@ impl Timer {
             }
             Stage::Finished | Stage::Cancelled => {
                 self.inner.finished.clear();
-                self.arm(&mut st, at);
+                self.inner.arm(&mut st, at);
             }
-            Stage::New | Stage::Waiting(_) => self.arm(&mut st, at),
+            Stage::New | Stage::Waiting(_) => self.inner.arm(&mut st, at),
         }
-    }
-
-    fn arm(&self, st: &mut State, at: Instant) {
-        self.inner.arm(st, at);
     }
 
     /// Whether the timer is waiting or running a call (Python: from
