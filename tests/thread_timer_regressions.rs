@@ -14,76 +14,16 @@ mod common;
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use amphi::thread::{self, ExceptHookArgs, ThreadBuilder};
 use amphi::{Event, Repeat, Timer};
+#[cfg(target_os = "linux")]
+use common::child::{address_space_limited, limit_address_space_for};
+use common::child::{holds_within, isolated};
 use common::{DEADLINE, SHORT, current_thread_runtime, multi_thread_runtime, panic_message};
-
-// ---------------------------------------------------------------------------
-// Running a test alone in a child process.
-// ---------------------------------------------------------------------------
-
-const CHILD: &str = "AMPHI_TTR_CHILD";
-
-/// Runs the test `name` of this binary alone in a fresh process, with a
-/// deadline; fails with the child's output if it fails or hangs.
-fn run_isolated(name: &str) {
-    let exe = std::env::current_exe().expect("the test binary");
-    let dir = std::env::temp_dir();
-    let out_path = dir.join(format!("amphi-ttr-{}-{name}.out", std::process::id()));
-    let out = std::fs::File::create(&out_path).expect("an output file");
-    let err = out.try_clone().expect("an output file");
-    let mut child = Command::new(exe)
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .expect("the child test process");
-    let limit = DEADLINE + Duration::from_secs(5);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("the child's status") {
-            break Some(status);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&out_path);
-    match status {
-        None => panic!("isolated test `{name}` hung for {limit:?}:\n{text}"),
-        Some(s) if !s.success() => panic!("isolated test `{name}` failed ({s}):\n{text}"),
-        Some(_) => assert!(
-            text.contains("1 passed"),
-            "isolated test `{name}` did not run:\n{text}"
-        ),
-    }
-}
-
-/// A test that runs its body in a child process of its own.
-macro_rules! isolated {
-    ($(#[$m:meta])* fn $name:ident() $body:block) => {
-        $(#[$m])*
-        #[test]
-        fn $name() {
-            if std::env::var(CHILD).as_deref() == Ok(stringify!($name)) {
-                $body
-            } else {
-                run_isolated(stringify!($name));
-            }
-        }
-    };
-}
 
 /// A flag and a sync timer callback that sets it.
 fn flag() -> (Arc<AtomicBool>, impl FnMut() + Send + 'static) {
@@ -98,18 +38,6 @@ fn a_sync_timer_fires_within(limit: Duration) -> bool {
     let (fired, call) = flag();
     let t = Timer::after(Duration::from_millis(1), call);
     t.join().wait_timeout(limit) && fired.load(SeqCst)
-}
-
-/// Waits until `f` holds or `limit` passes; whether it held.
-fn holds_within(limit: Duration, f: impl Fn() -> bool) -> bool {
-    let start = Instant::now();
-    while !f() {
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    true
 }
 
 // ---------------------------------------------------------------------------
@@ -545,24 +473,6 @@ fn a_call_dropped_by_a_runtime_during_an_unwind_is_not_a_panicked_call() {
 // ---------------------------------------------------------------------------
 
 #[cfg(target_os = "linux")]
-fn vm_size_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
-    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb * 1024
-}
-
-/// Whether this process's address-space soft limit is finite now.
-#[cfg(target_os = "linux")]
-fn address_space_limited() -> bool {
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
-    limits
-        .lines()
-        .find(|l| l.starts_with("Max address space"))
-        .is_some_and(|l| l.split_whitespace().nth(3) != Some("unlimited"))
-}
-
-#[cfg(target_os = "linux")]
 isolated! {
     /// The callback pool is built lazily and its first worker is started
     /// at the first due call. If that spawn fails (a transient EAGAIN: a
@@ -581,24 +491,9 @@ isolated! {
         // Start the scheduler thread first.
         let warm = Timer::after(Duration::from_secs(3600), || ());
         assert!(warm.cancel());
-        let pid = std::process::id();
-        let limit = vm_size_bytes() + (1 << 20);
-        let script = format!(
-            "prlimit --pid {pid} --as={limit}:unlimited || exit 1; sleep 0.3; \
-             prlimit --pid {pid} --as=unlimited:unlimited"
-        );
-        let mut helper = Command::new("sh")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sh");
-        if !holds_within(Duration::from_secs(2), address_space_limited) {
-            let _ = helper.kill();
-            let _ = helper.wait();
-            eprintln!("prlimit unavailable: skipped");
+        let Some(mut helper) = limit_address_space_for(Duration::from_millis(300)) else {
             return;
-        }
+        };
         let (fired, call) = flag();
         let t = Timer::after(Duration::ZERO, call);
         assert!(helper.wait().expect("the helper").success(), "could not restore the limit");

@@ -16,6 +16,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::{AcquireTimeoutError, Lock, LockGuard};
+
+pub mod child;
 use tokio_test::assert_pending;
 use tokio_test::task::{self, Spawn};
 
