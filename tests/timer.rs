@@ -114,6 +114,30 @@ fn reset_postpones_the_call() {
     assert_eq!(t.calls(), 1);
 }
 
+/// The "finished" broadcast of a round is not handed on: a join that
+/// starts after a `reset` re-armed the timer waits for the new call.
+#[test]
+fn a_join_after_a_rearm_waits_for_the_new_call() {
+    // 300 ms, so a 50 ms join ends well before the new call is due.
+    let (t, _, at) = flag_timer(Duration::from_millis(300));
+    t.start();
+    assert!(t.join().wait_timeout(DEADLINE));
+    t.reset();
+    assert!(
+        !t.join().wait_timeout(Duration::from_millis(50)),
+        "a join after the re-arm returned for the earlier round"
+    );
+    assert!(t.join().wait_timeout(DEADLINE));
+    assert_eq!(at.lock().unwrap().len(), 2);
+    // The same after a cancel.
+    t.reset();
+    assert!(t.cancel());
+    assert!(t.join().wait_timeout(Duration::ZERO));
+    t.reset();
+    assert!(!t.join().wait_timeout(Duration::from_millis(50)));
+    assert!(t.cancel());
+}
+
 #[test]
 fn reset_rearms_a_finished_or_cancelled_timer() {
     let (t, _, at) = flag_timer(Duration::from_millis(1));
