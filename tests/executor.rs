@@ -1307,3 +1307,32 @@ fn stress_every_result_collected_exactly_once() {
     let s = pool.stats();
     assert_eq!((s.completed, s.queued, s.running), (n, 0, 0));
 }
+
+/// A job counted as running has given its queue room back: a submit made
+/// after `stats().running` shows it finds the room (the order of the two
+/// counts; this once failed the `TrySubmitError` doc example in CI).
+#[test]
+fn a_job_seen_running_has_left_its_queue_room() {
+    let pool = ThreadPoolExecutor::builder()
+        .max_workers(1)
+        .queue_bound(1)
+        .build()
+        .unwrap();
+    for _ in 0..2_000 {
+        let gate = Arc::new(Event::new());
+        let g = Arc::clone(&gate);
+        let running = pool
+            .try_submit(move || assert!(g.wait().wait_timeout(DEADLINE)))
+            .unwrap();
+        // Spin (not sleep) on the count, to catch the moment it changes.
+        let end = Instant::now() + DEADLINE;
+        while pool.stats().running == 0 {
+            assert!(Instant::now() < end, "the job never ran");
+            thread::yield_now();
+        }
+        let queued = pool.try_submit(|| ()).expect("the room was given back");
+        gate.set();
+        running.result_blocking().unwrap();
+        queued.result_blocking().unwrap();
+    }
+}

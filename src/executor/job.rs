@@ -293,8 +293,10 @@ impl<T: Send + 'static> Runnable for Cell<T> {
             idle();
             return;
         };
-        self.counters.running.fetch_add(1, Ordering::Relaxed);
+        // Room first: whoever sees the job counted as running (Release,
+        // read with Acquire by `stats`) also finds its queue room free.
         self.counters.left_queue();
+        self.counters.running.fetch_add(1, Ordering::Release);
         drop(st);
         let outcome = match catch_unwind(AssertUnwindSafe(|| job.run())) {
             Ok(v) => Outcome::Value(Some(v)),

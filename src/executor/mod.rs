@@ -725,7 +725,7 @@ impl ThreadPoolExecutor {
     pub fn stats(&self) -> ExecutorStats {
         let c = &self.inner.counters;
         let threads = self.inner.live.load(Ordering::Acquire);
-        let running = c.running.load(Ordering::Relaxed);
+        let running = c.running.load(Ordering::Acquire);
         ExecutorStats {
             queued: c.queued(),
             running,
